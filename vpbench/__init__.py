@@ -1,0 +1,3 @@
+"""vpbench: evaluation harness and reference trainer for fine-grained video perception."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from vpbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""The backend contract: frames in, text out. Backends never see datasets or scoring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+from vpbench.types import Frames, Request, Response
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request with the frames the engine decoded for it (None for text-only tasks or
+    for backends that need no frames, such as ``replay``)."""
+
+    request: Request
+    frames: Frames | None
+
+
+class Backend(Protocol):
+    """What the engine calls.
+
+    ``needs_frames``: whether the engine must decode videos (``replay`` does not).
+    ``fingerprint()``: identity of the model (weights hash + backend + options); keys the cache.
+    ``describe()``: plain values for the run manifest (path, weights hash, dtype, versions).
+    ``generate(batch)``: one ``Response`` per ``Prepared``, in order. A per-sample failure is a
+    ``Response`` with ``error`` set, not an exception.
+    """
+
+    name: str
+    needs_frames: bool
+    batch_size: int
+
+    def fingerprint(self) -> str: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def generate(self, batch: Sequence[Prepared]) -> list[Response]: ...

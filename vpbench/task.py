@@ -1,0 +1,98 @@
+"""What a benchmark task is: typed Python, plain values.
+
+A ``Task`` says how to load the official annotation files from a data root into ``Sample``s,
+how to turn a sample into chat messages under a ``Protocol``, which answer parsers exist (the
+official one is the default), how to score one parsed answer, and how to aggregate records into
+the benchmark's reported columns. Task definitions live in ``tasks/<name>/task.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from vpbench.errors import ConfigError
+from vpbench.config import suggest
+from vpbench.protocol import Protocol
+from vpbench.types import Message, MetricResult, Record, Sample
+
+ParseFn = Callable[[str, tuple[str, ...], Mapping[str, Any]], "str | None"]
+"""(raw response, options, sample meta) -> parsed answer or None when nothing parses."""
+
+ScoreFn = Callable[["str | None", str, Mapping[str, Any]], Mapping[str, float]]
+"""(parsed answer or None, reference answer, sample meta) -> per-sample scores, e.g. {"acc": 1.0}."""
+
+
+@dataclass(frozen=True)
+class Parser:
+    """A named, versioned answer extractor. The version is written into every record."""
+
+    name: str
+    version: str
+    fn: ParseFn
+    description: str = ""
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def __call__(self, text: str, options: tuple[str, ...] = (), meta: Mapping[str, Any] | None = None) -> str | None:
+        return self.fn(text, options, meta or {})
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """Reported metrics of a task: overall rows plus per-group rows (e.g. per category)."""
+
+    metrics: tuple[MetricResult, ...]
+    by_group: Mapping[str, tuple[MetricResult, ...]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+AggregateFn = Callable[[Sequence[Record], "StatsOptions"], Aggregation]
+
+
+@dataclass(frozen=True)
+class StatsOptions:
+    """Bootstrap settings for confidence intervals (clusters = videos)."""
+
+    n_boot: int = 1000
+    seed: int = 0
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    version: str
+    description: str
+    load_samples: Callable[[Path], list[Sample]]
+    """Read the official annotation files under a data root; raise DataError naming file+record."""
+    build_messages: Callable[[Sample, Protocol], tuple[Message, ...]]
+    protocol: Protocol
+    parsers: Mapping[str, Parser]
+    default_parser: str
+    score: ScoreFn
+    aggregate: AggregateFn
+    primary_metric: str
+    annotation_files: tuple[str, ...]
+    """Files (relative to the data root) that must exist; shown by ``vpbench data check``."""
+    video_dir: str = ""
+    """Folder (relative to the data root) that ``VideoRef.path`` is relative to."""
+    requires_video: bool = True
+    chance_level: float | None = None
+    synth: Callable[[Path, int], None] | None = None
+    """Write generated data in the task's native format: synth(output_dir, seed)."""
+
+    def parser(self, name: str | None) -> Parser:
+        key = name or self.default_parser
+        if key not in self.parsers:
+            raise ConfigError(
+                f"task '{self.name}' has no parser '{key}'{suggest(key, self.parsers)}; "
+                f"available: {', '.join(sorted(self.parsers))}"
+            )
+        return self.parsers[key]
+
+    def video_path(self, data_root: Path, rel: str) -> Path:
+        return Path(data_root) / self.video_dir / rel
