@@ -77,6 +77,8 @@ class Frames:
 class Request:
     """What a backend is asked: chat messages (with at most one video part) plus decoding.
 
+    ``options`` repeats the sample's labelled options ("A. ...") for backends that score choices.
+
     ``fingerprint`` is a sha256 over the task, messages, video ref, protocol fingerprint and
     decoding; it keys the response cache together with the model fingerprint.
     """
@@ -85,6 +87,7 @@ class Request:
     task: str
     messages: tuple[Message, ...]
     video: VideoRef | None
+    options: tuple[str, ...]
     protocol_fingerprint: str
     max_new_tokens: int
     temperature: float

@@ -1,0 +1,170 @@
+"""Public Python API: ``evaluate`` (a run), ``rescore`` (records → results, no model)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from vpbench import provenance
+from vpbench.engine.overrides import resolve
+from vpbench.engine.records import RecordStore
+from vpbench.engine.runner import TaskRunOptions, run_task, summarize
+from vpbench.errors import ConfigError, RunDirMismatch
+from vpbench.models.loader import BackendOptions, load_backend
+from vpbench.registry import get_task
+from vpbench.results import SCHEMA_VERSION, read_json, render_table, task_result_to_dict, write_json
+from vpbench.types import TaskResult
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str
+    tasks: tuple[str, ...]
+    output: Path
+    data_roots: Mapping[str, Path]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    allow_missing: bool = False
+    cache: bool = True
+    refresh_cache: bool = False
+    cache_path: Path | None = None
+    frame_cache: Path | None = None
+    backend: BackendOptions = BackendOptions()
+    argv: tuple[str, ...] = ()
+
+
+def resolve_data_roots(tasks: Sequence[str], given: Sequence[str]) -> dict[str, Path]:
+    """``--data-root PATH`` (one task, or a parent with one sub-folder per task) or ``task=PATH``.
+
+    Without the flag, ``$VPBENCH_DATA_DIR/<task>`` is used.
+    """
+    roots: dict[str, Path] = {}
+    plain = [g for g in given if "=" not in g]
+    for g in given:
+        if "=" in g:
+            name, _, path = g.partition("=")
+            if name not in tasks:
+                raise ConfigError(f"--data-root {g}: '{name}' is not one of the requested tasks {list(tasks)}")
+            roots[name] = Path(path)
+    if len(plain) > 1:
+        raise ConfigError("give one plain --data-root PATH; for several tasks use task=PATH pairs")
+    for t in tasks:
+        if t in roots:
+            continue
+        if plain:
+            base = Path(plain[0])
+            roots[t] = base / t if len(tasks) > 1 or (base / t).is_dir() else base
+        elif os.environ.get("VPBENCH_DATA_DIR"):
+            roots[t] = Path(os.environ["VPBENCH_DATA_DIR"]) / t
+        else:
+            raise ConfigError(f"no data root for task '{t}': pass --data-root PATH (or {t}=PATH), "
+                              f"or set VPBENCH_DATA_DIR; `vpbench synth {t} --output DIR` makes generated data")
+    return roots
+
+
+def _check_manifest(path: Path, model_fp: str) -> None:
+    if not path.exists():
+        return
+    old = read_json(path)
+    if old.get("model", {}).get("fingerprint") != model_fp:
+        raise RunDirMismatch(
+            f"{path.parent} holds a run of a different model ({old.get('model', {}).get('spec')}); "
+            f"use a new --output dir to evaluate {model_fp}")
+
+
+def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
+    tasks = [get_task(t) for t in cfg.tasks]
+    resolved = resolve(cfg.overrides, cfg.tasks)
+    backend = load_backend(cfg.model, cfg.backend)
+    model_fp = backend.fingerprint()
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
+    _check_manifest(manifest_path, model_fp)
+    cache = None
+    if cfg.cache:
+        from vpbench.engine.cache import ResponseCache
+
+        cache = ResponseCache(cfg.cache_path or out / "response_cache.sqlite", refresh=cfg.refresh_cache)
+    manifest: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "argv": list(cfg.argv),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
+        "model": {"spec": cfg.model, "fingerprint": model_fp, **backend.describe()},
+        "environment": provenance.environment(),
+        "stats": dataclasses.asdict(resolved.stats),
+        "tasks": {},
+    }
+    results: dict[str, TaskResult] = {}
+    results_path = out / "results.json"
+    prior = read_json(results_path).get("results", {}) if results_path.exists() else {}
+    write_json(manifest_path, manifest)
+    try:
+        for task in tasks:
+            opts = TaskRunOptions(
+                data_root=cfg.data_roots[task.name], limit=cfg.limit, allow_missing=cfg.allow_missing,
+                frame_cache_dir=cfg.frame_cache, protocol_overrides=resolved.protocol.get(task.name, {}),
+                parser=resolved.parser.get(task.name))
+            outcome = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp)
+            results[task.name] = outcome.result
+            manifest["tasks"][task.name] = {
+                "version": task.version,
+                "data_root": str(opts.data_root),
+                "protocol": dataclasses.asdict(outcome.protocol),
+                "protocol_fingerprint": outcome.protocol.fingerprint(),
+                "parser": outcome.parser.tag,
+                "sample_set_hash": outcome.result.sample_set_hash,
+                "coverage": outcome.result.coverage,
+                "partial": outcome.result.partial,
+                "excluded": dict(outcome.excluded),
+                "n_generated": outcome.n_generated,
+                "n_resumed": outcome.n_resumed,
+                **outcome.result.counts,
+            }
+            manifest["cache"] = {"hits": cache.hits, "misses": cache.misses} if cache else None
+            write_json(out / task.name / "result.json", task_result_to_dict(outcome.result))
+            write_json(manifest_path, manifest)
+            prior[task.name] = task_result_to_dict(outcome.result)
+            write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior})
+    finally:
+        if cache:
+            cache.close()
+    echo(render_table(results))
+    return results
+
+
+def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str, TaskResult]:
+    """Re-parse and re-score every record of a run (no model, no videos) and rewrite its results."""
+    from vpbench.protocol import Protocol
+    from vpbench.task import StatsOptions
+
+    run_dir = Path(run_dir)
+    manifest = read_json(run_dir / "manifest.json")
+    stats = StatsOptions(**manifest.get("stats", {}))
+    results: dict[str, TaskResult] = {}
+    for name, info in manifest.get("tasks", {}).items():
+        task = get_task(name)
+        p = task.parser(parser or info.get("parser", "").split("@")[0] or None)
+        store = RecordStore(run_dir / name / "records.jsonl")
+        records = list(store.load().values())
+        new = []
+        for r in records:
+            parsed = None if r.error else p(r.response, r.options, r.meta)
+            scores = dict(task.score(parsed, r.answer, r.meta)) if r.answer is not None else {}
+            new.append(dataclasses.replace(r, parsed=parsed, parser=p.tag, scores=scores))
+        store.rewrite(new)
+        protocol = Protocol(**info["protocol"])
+        result = summarize(task, new, protocol, stats, n_total=info.get("n_total", len(new)),
+                           sample_set=info.get("sample_set_hash", ""), partial=info.get("partial", False),
+                           excluded=info.get("n_excluded", 0))
+        info["parser"] = p.tag
+        results[name] = result
+        write_json(run_dir / name / "result.json", task_result_to_dict(result))
+    write_json(run_dir / "manifest.json", manifest)
+    write_json(run_dir / "results.json", {"schema_version": SCHEMA_VERSION, "manifest": manifest,
+                                          "results": {k: task_result_to_dict(v) for k, v in results.items()}})
+    echo(render_table(results))
+    return results

@@ -1,0 +1,67 @@
+"""Preflight before any model loads: every needed video exists and decodes; replay covers every
+sample. Problems fail the run with a count, the first 10 offenders and the fix; with
+``--allow-missing`` they are excluded and recorded instead (the run becomes partial)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from vpbench.errors import MissingMedia
+from vpbench.task import Task
+from vpbench.types import Sample
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    n_samples: int
+    problems: Mapping[str, str] = field(default_factory=dict)  # sample id → problem
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_media(task: Task, samples: Sequence[Sample], data_root: Path, workers: int = 2) -> PreflightReport:
+    """Probe every distinct video (and clip range) once; map problems back to sample ids."""
+    from vpbench.video.check import check_videos
+
+    by_video: dict[tuple[str, float | None, float | None], list[str]] = {}
+    for s in samples:
+        if s.video is None:
+            continue
+        by_video.setdefault((s.video.path, s.video.start_s, s.video.end_s), []).append(s.id)
+    paths = sorted({task.video_path(data_root, k[0]) for k in by_video}, key=str)
+    problems_by_path = check_videos(paths, workers=workers)
+    problems: dict[str, str] = {}
+    for (rel, _start, _end), ids in by_video.items():
+        problem = problems_by_path.get(task.video_path(data_root, rel))
+        if problem:
+            for sid in ids:
+                problems[sid] = f"{task.video_path(data_root, rel)}: {problem}"
+    return PreflightReport(len(samples), problems)
+
+
+def check_replay(samples: Sequence[Sample], task: str, has) -> PreflightReport:
+    problems = {s.id: "no response in the replay file" for s in samples if not has(task, s.id)}
+    return PreflightReport(len(samples), problems)
+
+
+def fail_message(task: str, report: PreflightReport, fix: str) -> str:
+    items = list(report.problems.items())
+    lines = [f"{task}: preflight failed for {len(items)} of {report.n_samples} samples:"]
+    lines += [f"  - {sid}: {problem}" for sid, problem in items[:10]]
+    if len(items) > 10:
+        lines.append(f"  ... and {len(items) - 10} more")
+    lines.append(fix)
+    lines.append("Or re-run with --allow-missing to exclude them (coverage is then recorded and the run is partial).")
+    return "\n".join(lines)
+
+
+def enforce(task: str, report: PreflightReport, allow_missing: bool, fix: str) -> set[str]:
+    if report.ok:
+        return set()
+    if not allow_missing:
+        raise MissingMedia(fail_message(task, report, fix))
+    return set(report.problems)

@@ -1,0 +1,180 @@
+"""The evaluation loop: preflight → requests → cache → batched generation → records → scores.
+
+Every finished sample is appended to ``<out>/<task>/records.jsonl`` at once; re-running into the
+same output dir resumes (done samples are never generated again). ``<task>/result.json`` and the
+run-level ``results.json`` are written as each task finishes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from vpbench.engine import preflight as pf
+from vpbench.engine.cache import ResponseCache
+from vpbench.engine.overrides import ResolvedOverrides
+from vpbench.engine.progress import phase
+from vpbench.engine.records import RecordStore
+from vpbench.engine.requests import build_request, sample_set_hash
+from vpbench.errors import MissingMedia, RunDirMismatch
+from vpbench.models.base import Backend, Prepared
+from vpbench.protocol import Protocol
+from vpbench.task import Parser, StatsOptions, Task
+from vpbench.types import Frames, Record, Request, Response, Sample, TaskResult
+
+
+@dataclass(frozen=True)
+class TaskRunOptions:
+    data_root: Path
+    limit: int | None = None
+    allow_missing: bool = False
+    frame_cache_dir: Path | None = None
+    protocol_overrides: Mapping[str, Any] = field(default_factory=dict)
+    parser: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    result: TaskResult
+    protocol: Protocol
+    parser: Parser
+    excluded: Mapping[str, str]
+    n_generated: int
+    n_resumed: int
+    notes: tuple[str, ...]
+
+
+FrameLoader = Callable[[Path, Protocol, float | None, float | None], Frames]
+
+
+def _frame_loader(cache_dir: Path | None) -> FrameLoader:
+    if cache_dir is not None:
+        from vpbench.video.cache import FrameCache
+
+        cache = FrameCache(cache_dir)
+        return cache.get_or_decode
+    from vpbench.video.decode import decode_frames
+
+    return decode_frames
+
+
+def make_record(task: Task, sample: Sample, request: Request, response: Response, parser: Parser,
+                frames: Frames | None, timing: Mapping[str, float]) -> Record:
+    parsed = None if response.error else parser(response.text, sample.options, sample.meta)
+    scores = dict(task.score(parsed, sample.answer, sample.meta)) if sample.answer is not None else {}
+    return Record(
+        sample_id=sample.id, task=task.name, cluster=sample.cluster, groups=dict(sample.groups),
+        answer=sample.answer, options=sample.options, meta=dict(sample.meta),
+        request_fingerprint=request.fingerprint, protocol_fingerprint=request.protocol_fingerprint,
+        frame_timestamps_s=tuple(round(t, 4) for t in frames.timestamps_s) if frames else (),
+        response=response.text, parsed=parsed, parser=parser.tag, scores=scores,
+        timing=dict(timing), error=response.error,
+    )
+
+
+def _preflight(task: Task, samples: list[Sample], backend: Backend, opts: TaskRunOptions) -> dict[str, str]:
+    excluded: dict[str, str] = {}
+    if hasattr(backend, "has"):  # replay: every sample needs a response, no videos needed
+        rep = pf.check_replay(samples, task.name, backend.has)  # type: ignore[attr-defined]
+        excluded.update({k: rep.problems[k] for k in pf.enforce(
+            task.name, rep, opts.allow_missing, "Fix: add the missing sample ids to the replay file.")})
+    if backend.needs_frames and task.requires_video:
+        rep = pf.check_media(task, [s for s in samples if s.id not in excluded], opts.data_root)
+        fix = (f"Fix: place the videos under {Path(opts.data_root) / task.video_dir} as the task README "
+               f"says (tasks/{task.name}/README.md), or check --data-root.")
+        excluded.update({k: rep.problems[k] for k in pf.enforce(task.name, rep, opts.allow_missing, fix)})
+    return excluded
+
+
+def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, *, stats: StatsOptions,
+             cache: ResponseCache | None, model_fp: str) -> TaskOutcome:
+    protocol = task.protocol.with_overrides(opts.protocol_overrides)
+    parser = task.parser(opts.parser)
+    all_samples = task.load_samples(Path(opts.data_root))
+    samples = all_samples[: opts.limit] if opts.limit else list(all_samples)
+    excluded = _preflight(task, samples, backend, opts)
+    samples = [s for s in samples if s.id not in excluded]
+
+    store = RecordStore(out_dir / task.name / "records.jsonl")
+    done = store.load()
+    requests = {s.id: build_request(task, s, protocol) for s in samples}
+    stale = [sid for sid, r in done.items() if sid in requests and r.request_fingerprint != requests[sid].fingerprint]
+    if stale:
+        raise RunDirMismatch(
+            f"{store.path}: {len(stale)} records were made under a different prompt/protocol "
+            f"(e.g. {stale[0]}); write to a new --output dir, or delete {store.path} to start over")
+    todo = [s for s in samples if s.id not in done]
+    load_frames = _frame_loader(opts.frame_cache_dir) if backend.needs_frames else None
+    n_generated = 0
+    with phase(f"{task.name}: generate", len(todo)) as bar:
+        for start in range(0, len(todo), max(1, backend.batch_size)):
+            chunk = todo[start: start + max(1, backend.batch_size)]
+            responses: dict[str, Response] = {}
+            misses: list[Prepared] = []
+            frames_by_id: dict[str, Frames | None] = {}
+            decode_s: dict[str, float] = {}
+            for s in chunk:
+                req = requests[s.id]
+                hit = cache.get(model_fp, req) if cache else None
+                if hit is not None:
+                    responses[s.id] = hit
+                    frames_by_id[s.id] = None
+                    continue
+                frames = None
+                t0 = time.perf_counter()
+                if load_frames is not None and req.video is not None:
+                    try:
+                        frames = load_frames(task.video_path(opts.data_root, req.video.path), protocol,
+                                             req.video.start_s, req.video.end_s)
+                    except MissingMedia as e:
+                        responses[s.id] = Response(s.id, "", error=f"video decode failed: {e}")
+                decode_s[s.id] = time.perf_counter() - t0
+                frames_by_id[s.id] = frames
+                if s.id not in responses:
+                    misses.append(Prepared(req, frames))
+            if misses:
+                t0 = time.perf_counter()
+                out = backend.generate(misses)
+                gen_s = (time.perf_counter() - t0) / len(misses)
+                for p, resp in zip(misses, out, strict=True):
+                    if resp.latency_s is None:
+                        resp = dataclasses.replace(resp, latency_s=gen_s)
+                    responses[p.request.sample_id] = resp
+                    if cache:
+                        cache.put(model_fp, p.request, resp)
+                n_generated += len(misses)
+            for s in chunk:
+                resp = responses[s.id]
+                timing = {"decode_s": round(decode_s.get(s.id, 0.0), 4),
+                          "generate_s": round(resp.latency_s or 0.0, 4)}
+                rec = make_record(task, s, requests[s.id], resp, parser, frames_by_id.get(s.id), timing)
+                store.append(rec)
+                done[s.id] = rec
+                bar.update()
+
+    records = [done[s.id] for s in samples]
+    result = summarize(task, records, protocol, stats, n_total=len(all_samples),
+                       sample_set=sample_set_hash(samples), partial=bool(opts.limit) or bool(excluded),
+                       excluded=len(excluded))
+    return TaskOutcome(result, protocol, parser, excluded, n_generated, len(samples) - len(todo), result.notes)
+
+
+def summarize(task: Task, records: Sequence[Record], protocol: Protocol, stats: StatsOptions, *,
+              n_total: int, sample_set: str, partial: bool, excluded: int) -> TaskResult:
+    """Aggregate records into a TaskResult (pure: also used by ``vpbench score``)."""
+    agg = task.aggregate(records, stats)
+    n_failed = sum(1 for r in records if r.error)
+    n_unparsed = sum(1 for r in records if r.error is None and r.parsed is None)
+    return TaskResult(
+        task=task.name, task_version=task.version, protocol_fingerprint=protocol.fingerprint(),
+        sample_set_hash=sample_set,
+        coverage=len(records) / max(1, n_total), partial=partial,
+        metrics=agg.metrics, by_group=dict(agg.by_group),
+        counts={"n_total": n_total, "n_evaluated": len(records), "n_excluded": excluded,
+                "n_scorable": sum(1 for r in records if r.answer is not None),
+                "n_failed": n_failed, "n_unparsed": n_unparsed},
+        notes=tuple(agg.notes),
+    )
