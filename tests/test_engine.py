@@ -183,3 +183,12 @@ def test_broken_videos_fail_preflight_before_model_loads(tmp_path, motionbench_w
     text = str(e.value)
     assert "1 of 5 samples" not in text and "qa3" in text and "vidB.mp4" in text and message in text
     assert "--allow-missing" in text
+
+
+def test_export_motionbench_submission_covers_test_split(tmp_path, motionbench_root):
+    out = tmp_path / "run"
+    cli.main(["run", "--model", f"replay:{_replay(tmp_path, ANSWERS)}", "--tasks", "motionbench",
+              "--data-root", str(motionbench_root), "--output", str(out)])
+    sub = tmp_path / "submission.json"
+    assert cli.main(["export", str(out), "--task", "motionbench", "--output", str(sub)]) == 0
+    assert json.loads(sub.read_text()) == {"qa1": "B", "qa2_1": "B", "qa3": "T", "qa4": "A", "qa5": "C"}

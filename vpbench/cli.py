@@ -68,6 +68,25 @@ def _cmd_score(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(ns: argparse.Namespace) -> int:
+    import json
+
+    from vpbench.engine.records import RecordStore
+    from vpbench.errors import ConfigError
+    from vpbench.registry import get_task
+
+    task = get_task(ns.task)
+    if task.export is None:
+        raise ConfigError(f"task '{task.name}' has no official submission format to export")
+    path = Path(ns.run_dir) / task.name / "records.jsonl"
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run {task.name} into {ns.run_dir} first")
+    records = list(RecordStore(path).load().values())
+    Path(ns.output).write_text(json.dumps(task.export(records), indent=1, ensure_ascii=False) + "\n")
+    print(f"{task.name}: wrote {len(records)} answers to {ns.output}")
+    return 0
+
+
 def _cmd_tasks(ns: argparse.Namespace) -> int:
     from vpbench.registry import get_task, task_names
 
@@ -159,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("--parser", help="parser name (default: the one the run used)")
     s.set_defaults(fn=_cmd_score)
+
+    e = sub.add_parser("export", help="write a benchmark's official submission file from a run")
+    e.add_argument("run_dir")
+    e.add_argument("--task", required=True)
+    e.add_argument("--output", required=True)
+    e.set_defaults(fn=_cmd_export)
 
     t = sub.add_parser("tasks", help="list registered tasks and their data status")
     t.add_argument("--data-dir", help="parent folder with one sub-folder per task")

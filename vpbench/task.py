@@ -84,6 +84,8 @@ class Task:
     chance_level: float | None = None
     synth: Callable[[Path, int], None] | None = None
     """Write generated data in the task's native format: synth(output_dir, seed)."""
+    export: Callable[[Sequence[Record]], Any] | None = None
+    """Build the benchmark's official submission object (JSON-serialisable) from a run's records."""
 
     def parser(self, name: str | None) -> Parser:
         key = name or self.default_parser

@@ -126,6 +126,14 @@ def aggregate(records: Sequence[Record], stats: StatsOptions) -> Aggregation:
     return Aggregation(metrics=metrics, by_group={"question_type (dev)": cats}, notes=tuple(notes))
 
 
+def export_submission(records: Sequence[Record]) -> dict[str, str]:
+    """The leaderboard's ``{uid: letter}`` file, built as the official ``construct_answer`` does:
+    ``polish_answer`` on each raw response, whatever parser the run used. Covers dev and test."""
+    from .parse import polish_answer
+
+    return {r.sample_id: (polish_answer(r.response) or "") for r in sorted(records, key=lambda r: r.sample_id)}
+
+
 def _synth(out: Path, seed: int) -> None:
     from vpbench.synth.motionbench import synth_motionbench
 
@@ -148,4 +156,5 @@ TASK = Task(
     annotation_files=(META_FILE,),
     chance_level=None,
     synth=_synth,
+    export=export_submission,
 )
