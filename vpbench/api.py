@@ -33,6 +33,7 @@ class RunConfig:
     cache_path: Path | None = None
     frame_cache: Path | None = None
     backend: BackendOptions = BackendOptions()
+    perception_gap: bool = False
     argv: tuple[str, ...] = ()
 
 
@@ -110,6 +111,8 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
                 parser=resolved.parser.get(task.name))
             outcome = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp)
             results[task.name] = outcome.result
+            gap = _perception_gap(task, backend, opts, out, resolved, cache, model_fp, outcome) \
+                if cfg.perception_gap else None
             manifest["tasks"][task.name] = {
                 "version": task.version,
                 "data_root": str(opts.data_root),
@@ -125,15 +128,41 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
                 **outcome.result.counts,
             }
             manifest["cache"] = {"hits": cache.hits, "misses": cache.misses} if cache else None
-            write_json(out / task.name / "result.json", task_result_to_dict(outcome.result))
+            task_dict = task_result_to_dict(outcome.result)
+            if gap is not None:
+                task_dict["perception_gap"] = gap
+                manifest["tasks"][task.name]["perception_gap"] = dataclasses.asdict(resolved.gap)
+                echo(render_gap(task.name, gap))
+            write_json(out / task.name / "result.json", task_dict)
             write_json(manifest_path, manifest)
-            prior[task.name] = task_result_to_dict(outcome.result)
+            prior[task.name] = task_dict
             write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior})
     finally:
         if cache:
             cache.close()
     echo(render_table(results))
     return results
+
+
+def _perception_gap(task, backend, opts, out, resolved, cache, model_fp, full) -> dict[str, Any]:
+    from vpbench.engine.gap import gap_metrics, make_transform
+
+    if not backend.needs_frames:
+        raise ConfigError("--perception-gap needs a backend that sees frames (not replay)")
+    absent = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp,
+                      variant="key_absent", transform=make_transform(resolved.gap),
+                      variant_fingerprint=resolved.gap.fingerprint())
+    metrics = gap_metrics(full.records, absent.records, task.primary_score, resolved.stats)
+    return {k: dataclasses.asdict(v) for k, v in metrics.items()}
+
+
+def render_gap(task: str, gap: Mapping[str, Any]) -> str:
+    rows = [f"{task}: perception gap (paired, key frames replaced by their predecessors)"]
+    for key in ("full", "key_absent", "delta"):
+        m = gap[key]
+        ci = f" [{m['ci_low'] * 100:.1f}, {m['ci_high'] * 100:.1f}]" if m["ci_low"] is not None else ""
+        rows.append(f"  {m['name']:<34} {m['value'] * 100:.2f}{ci}  (n={m['n']}, videos={m['n_clusters']})")
+    return "\n".join(rows)
 
 
 def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str, TaskResult]:

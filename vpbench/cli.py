@@ -55,6 +55,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         frame_cache=Path(ns.frame_cache) if ns.frame_cache else None,
         backend=BackendOptions(batch_size=ns.batch_size, dtype=ns.dtype, device=ns.device,
                                trust_remote_code=ns.trust_remote_code),
+        perception_gap=ns.perception_gap,
         argv=tuple(sys.argv),
     )
     evaluate(cfg)
@@ -172,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--refresh-cache", action="store_true", help="regenerate and overwrite cached responses")
     r.add_argument("--cache-path", help="response cache file (default: OUTPUT/response_cache.sqlite)")
     r.add_argument("--frame-cache", help="directory for the decoded-frame cache (off by default)")
+    r.add_argument("--perception-gap", action="store_true",
+                   help="also run on key-information-absent videos and report the paired difference "
+                        "(key-frame scorer via --set gap.scorer=blip2|clip|motion_energy|random, gap.scorer_path=DIR)")
     r.set_defaults(fn=_cmd_run)
 
     s = sub.add_parser("score", help="re-parse and re-score a run's records (no model)")

@@ -76,10 +76,13 @@ class Task:
     score: ScoreFn
     aggregate: AggregateFn
     primary_metric: str
+    """Name of the headline MetricResult (e.g. "Dev-AVG")."""
     annotation_files: tuple[str, ...]
     """Files (relative to the data root) that must exist; shown by ``vpbench data check``."""
     video_dir: str = ""
     """Folder (relative to the data root) that ``VideoRef.path`` is relative to."""
+    primary_score: str = "acc"
+    """Per-sample score key behind the headline metric (paired comparisons use it)."""
     requires_video: bool = True
     chance_level: float | None = None
     synth: Callable[[Path, int], None] | None = None

@@ -132,6 +132,10 @@ class Record:
     scores: Mapping[str, float]
     timing: Mapping[str, float] = field(default_factory=dict)
     error: str | None = None
+    variant: str = "full"
+    """"full", or "key_absent" for the perception-gap pass (key frames replaced)."""
+    key_frames: tuple[int, ...] = ()
+    """Indices (into the sampled frames) replaced in the key_absent variant."""
 
     @property
     def scorable(self) -> bool:

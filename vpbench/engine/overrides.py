@@ -1,7 +1,7 @@
 """``--set key=value`` resolution for a run: protocol fields, parser choice and bootstrap settings.
 
 Accepted keys: ``protocol.<field>`` (every task), ``<task>.protocol.<field>`` (one task),
-``parser`` / ``<task>.parser``, ``stats.<field>``. Anything else fails with a suggestion.
+``parser`` / ``<task>.parser``, ``stats.<field>``, ``gap.<field>`` (perception gap). Anything else fails with a suggestion.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from vpbench.config import check_keys, coerce_field, suggest
+from vpbench.engine.gap import GapOptions
 from vpbench.errors import ConfigError
 from vpbench.protocol import Protocol
 from vpbench.task import StatsOptions
@@ -21,15 +22,19 @@ class ResolvedOverrides:
     protocol: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # task → {field: value}
     parser: Mapping[str, str] = field(default_factory=dict)  # task → parser name
     stats: StatsOptions = StatsOptions()
+    gap: GapOptions = GapOptions()
 
 
 def resolve(overrides: Mapping[str, Any], tasks: Sequence[str]) -> ResolvedOverrides:
     proto_fields = [f.name for f in dataclasses.fields(Protocol)]
     stats_fields = [f.name for f in dataclasses.fields(StatsOptions)]
+    gap_fields = [f.name for f in dataclasses.fields(GapOptions)]
+    gap: dict[str, Any] = {}
     protocol: dict[str, dict[str, Any]] = {t: {} for t in tasks}
     parser: dict[str, str] = {}
     stats: dict[str, Any] = {}
     known = (["parser"] + [f"protocol.{f}" for f in proto_fields] + [f"stats.{f}" for f in stats_fields]
+             + [f"gap.{f}" for f in gap_fields]
              + [f"{t}.parser" for t in tasks] + [f"{t}.protocol.{f}" for t in tasks for f in proto_fields])
     # global keys first, task-specific ones override them
     ordered = sorted(overrides.items(), key=lambda kv: kv[0].split(".")[0] in tasks)
@@ -48,7 +53,10 @@ def resolve(overrides: Mapping[str, Any], tasks: Sequence[str]) -> ResolvedOverr
         elif len(parts) == 2 and parts[0] == "stats" and len(scope) == len(tasks):
             check_keys({parts[1]: value}, stats_fields, where=f"--set {key}")
             stats[parts[1]] = coerce_field(StatsOptions, parts[1], value)
+        elif len(parts) == 2 and parts[0] == "gap" and len(scope) == len(tasks):
+            check_keys({parts[1]: value}, gap_fields, where=f"--set {key}")
+            gap[parts[1]] = coerce_field(GapOptions, parts[1], value)
         else:
             raise ConfigError(f"unknown --set key '{key}'{suggest(key, known)}; use protocol.<field>, "
-                              f"<task>.protocol.<field>, parser, <task>.parser or stats.<field>")
-    return ResolvedOverrides(protocol=protocol, parser=parser, stats=StatsOptions(**stats))
+                              f"<task>.protocol.<field>, parser, <task>.parser, stats.<field> or gap.<field>")
+    return ResolvedOverrides(protocol=protocol, parser=parser, stats=StatsOptions(**stats), gap=GapOptions(**gap))

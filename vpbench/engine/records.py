@@ -26,6 +26,7 @@ def record_from_dict(d: dict, where: str) -> Record:
         d = dict(d)
         d["frame_timestamps_s"] = tuple(d.get("frame_timestamps_s", ()))
         d["options"] = tuple(d.get("options", ()))
+        d["key_frames"] = tuple(d.get("key_frames", ()))
         return Record(**d)
     except TypeError as e:
         raise DataError(f"{where}: not a vpbench record ({e})") from e

@@ -15,11 +15,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 from vpbench.engine import preflight as pf
 from vpbench.engine.cache import ResponseCache
+from vpbench.engine.gap import Transform
 from vpbench.engine.overrides import ResolvedOverrides
 from vpbench.engine.progress import phase
 from vpbench.engine.records import RecordStore
 from vpbench.engine.requests import build_request, sample_set_hash
 from vpbench.errors import MissingMedia, RunDirMismatch
+from vpbench.hashing import stable_hash
 from vpbench.models.base import Backend, Prepared
 from vpbench.protocol import Protocol
 from vpbench.task import Parser, StatsOptions, Task
@@ -45,6 +47,7 @@ class TaskOutcome:
     n_generated: int
     n_resumed: int
     notes: tuple[str, ...]
+    records: tuple[Record, ...] = ()
 
 
 FrameLoader = Callable[[Path, Protocol, float | None, float | None], Frames]
@@ -62,7 +65,8 @@ def _frame_loader(cache_dir: Path | None) -> FrameLoader:
 
 
 def make_record(task: Task, sample: Sample, request: Request, response: Response, parser: Parser,
-                frames: Frames | None, timing: Mapping[str, float]) -> Record:
+                frames: Frames | None, timing: Mapping[str, float], variant: str = "full",
+                key_frames: tuple[int, ...] = ()) -> Record:
     parsed = None if response.error else parser(response.text, sample.options, sample.meta)
     scores = dict(task.score(parsed, sample.answer, sample.meta)) if sample.answer is not None else {}
     return Record(
@@ -71,7 +75,7 @@ def make_record(task: Task, sample: Sample, request: Request, response: Response
         request_fingerprint=request.fingerprint, protocol_fingerprint=request.protocol_fingerprint,
         frame_timestamps_s=tuple(round(t, 4) for t in frames.timestamps_s) if frames else (),
         response=response.text, parsed=parsed, parser=parser.tag, scores=scores,
-        timing=dict(timing), error=response.error,
+        timing=dict(timing), error=response.error, variant=variant, key_frames=key_frames,
     )
 
 
@@ -90,7 +94,12 @@ def _preflight(task: Task, samples: list[Sample], backend: Backend, opts: TaskRu
 
 
 def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, *, stats: StatsOptions,
-             cache: ResponseCache | None, model_fp: str) -> TaskOutcome:
+             cache: ResponseCache | None, model_fp: str, variant: str = "full",
+             transform: Transform | None = None, variant_fingerprint: str = "") -> TaskOutcome:
+    """Evaluate one task. ``variant``/``transform`` run a frame-transformed pass (the
+    perception gap's key-absent videos) into its own record file and cache keys."""
+    if variant != "full" and (transform is None or not backend.needs_frames):
+        raise ValueError(f"variant '{variant}' needs a frame transform and a backend that sees frames")
     protocol = task.protocol.with_overrides(opts.protocol_overrides)
     parser = task.parser(opts.parser)
     all_samples = task.load_samples(Path(opts.data_root))
@@ -98,9 +107,13 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
     excluded = _preflight(task, samples, backend, opts)
     samples = [s for s in samples if s.id not in excluded]
 
-    store = RecordStore(out_dir / task.name / "records.jsonl")
+    name = "records.jsonl" if variant == "full" else f"records.{variant}.jsonl"
+    store = RecordStore(out_dir / task.name / name)
     done = store.load()
     requests = {s.id: build_request(task, s, protocol) for s in samples}
+    if variant != "full":
+        requests = {sid: dataclasses.replace(r, fingerprint=stable_hash(
+            (r.fingerprint, variant, variant_fingerprint), length=32)) for sid, r in requests.items()}
     stale = [sid for sid, r in done.items() if sid in requests and r.request_fingerprint != requests[sid].fingerprint]
     if stale:
         raise RunDirMismatch(
@@ -115,11 +128,12 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
             responses: dict[str, Response] = {}
             misses: list[Prepared] = []
             frames_by_id: dict[str, Frames | None] = {}
+            keys_by_id: dict[str, tuple[int, ...]] = {}
             decode_s: dict[str, float] = {}
             for s in chunk:
                 req = requests[s.id]
                 hit = cache.get(model_fp, req) if cache else None
-                if hit is not None:
+                if hit is not None and transform is None:
                     responses[s.id] = hit
                     frames_by_id[s.id] = None
                     continue
@@ -129,10 +143,14 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
                     try:
                         frames = load_frames(task.video_path(opts.data_root, req.video.path), protocol,
                                              req.video.start_s, req.video.end_s)
+                        if transform is not None:
+                            frames, keys_by_id[s.id] = transform(s, frames)
                     except MissingMedia as e:
                         responses[s.id] = Response(s.id, "", error=f"video decode failed: {e}")
                 decode_s[s.id] = time.perf_counter() - t0
                 frames_by_id[s.id] = frames
+                if hit is not None:
+                    responses[s.id] = hit
                 if s.id not in responses:
                     misses.append(Prepared(req, frames))
             if misses:
@@ -150,7 +168,8 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
                 resp = responses[s.id]
                 timing = {"decode_s": round(decode_s.get(s.id, 0.0), 4),
                           "generate_s": round(resp.latency_s or 0.0, 4)}
-                rec = make_record(task, s, requests[s.id], resp, parser, frames_by_id.get(s.id), timing)
+                rec = make_record(task, s, requests[s.id], resp, parser, frames_by_id.get(s.id), timing,
+                                  variant, keys_by_id.get(s.id, ()))
                 store.append(rec)
                 done[s.id] = rec
                 bar.update()
@@ -159,7 +178,8 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
     result = summarize(task, records, protocol, stats, n_total=len(all_samples),
                        sample_set=sample_set_hash(samples), partial=bool(opts.limit) or bool(excluded),
                        excluded=len(excluded))
-    return TaskOutcome(result, protocol, parser, excluded, n_generated, len(samples) - len(todo), result.notes)
+    return TaskOutcome(result, protocol, parser, excluded, n_generated, len(samples) - len(todo), result.notes,
+                       tuple(records))
 
 
 def summarize(task: Task, records: Sequence[Record], protocol: Protocol, stats: StatsOptions, *,
