@@ -65,6 +65,8 @@ class Frames:
     timestamps_s: tuple[float, ...]
     source_fps: float
     sampler_fingerprint: str
+    sample_fps: float | None = None
+    """qwen-vl-utils' effective rate: T / frames spanned × source_fps (sets mRoPE time steps)."""
 
     def __post_init__(self) -> None:
         if self.array.ndim != 4 or self.array.shape[-1] != 3:

@@ -1,0 +1,186 @@
+"""Qwen2.5-VL input preparation against transformers' own (slow, torchvision-free) processor."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vpbench.errors import ConfigError
+from vpbench.models.qwen_inputs import (
+    OPENAI_CLIP_MEAN,
+    OPENAI_CLIP_STD,
+    VisionPreproc,
+    build_prompt,
+    chat_renderer,
+    load_chat_template,
+    n_video_tokens,
+    patchify_video,
+    patchify_with,
+    sample_fps,
+    second_per_grid_t,
+)
+from vpbench.types import Frames, Message, Part
+
+
+def _hf_video(frames: np.ndarray, **kw) -> tuple[np.ndarray, np.ndarray]:
+    from transformers import Qwen2VLImageProcessor
+
+    proc = Qwen2VLImageProcessor(**kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = proc(images=None, videos=[list(frames)], do_resize=False, return_tensors="np")
+    return out["pixel_values_videos"], out["video_grid_thw"]
+
+
+@pytest.mark.parametrize(
+    "shape", [(4, 56, 56), (6, 56, 84), (4, 112, 56), (5, 56, 56), (1, 28, 28), (8, 84, 112)]
+)
+def test_patchify_matches_hf_processor(shape):
+    t, h, w = shape
+    frames = np.random.default_rng(sum(shape)).integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+    ref_pv, ref_thw = _hf_video(frames)
+    pv, thw = patchify_video(frames)
+    assert pv.dtype == np.float32 and thw.dtype == np.int64
+    assert pv.shape == ref_pv.shape == (thw.prod(), 3 * 2 * 14 * 14)
+    np.testing.assert_array_equal(thw, ref_thw)
+    assert np.abs(pv - ref_pv).max() <= 1e-6
+    # grid in patch units; an odd T is padded to the next multiple of 2
+    assert thw.tolist() == [[(t + 1) // 2, h // 14, w // 14]]
+    assert n_video_tokens(thw) == ((t + 1) // 2) * (h // 14) * (w // 14) // 4
+
+
+def test_odd_frame_count_repeats_last_frame():
+    frames = np.random.default_rng(1).integers(0, 256, (3, 28, 28, 3), dtype=np.uint8)
+    padded = np.concatenate([frames, frames[-1:]])
+    np.testing.assert_array_equal(patchify_video(frames)[0], patchify_video(padded)[0])
+    # ...and not the first frame
+    other = np.concatenate([frames, frames[:1]])
+    assert not np.array_equal(patchify_video(frames)[0], patchify_video(other)[0])
+
+
+def test_patch_values_by_hand():
+    # a flat frame: every value of channel c is (v/255 - mean_c)/std_c, in channel-major order
+    frames = np.full((2, 28, 28, 3), (0, 128, 255), dtype=np.uint8)
+    pv, thw = patchify_video(frames)
+    assert thw.tolist() == [[1, 2, 2]] and pv.shape == (4, 1176)
+    want = [(v / 255 - m) / s for v, m, s in zip((0, 128, 255), OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)]
+    row = pv[0].reshape(3, 2, 14, 14)
+    for c in range(3):
+        np.testing.assert_allclose(row[c], want[c], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 56, 50), (2, 30, 56), (2, 42, 56)])
+def test_patchify_rejects_unresized_frames(shape):
+    with pytest.raises(ValueError, match="multiple of 28"):
+        patchify_video(np.zeros(shape + (3,), dtype=np.uint8))
+
+
+def test_patchify_rejects_bad_dtype_and_rank():
+    with pytest.raises(ValueError, match="uint8"):
+        patchify_video(np.zeros((2, 28, 28, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"\[T,H,W,3\]"):
+        patchify_video(np.zeros((28, 28, 3), dtype=np.uint8))
+
+
+def test_preproc_from_pretrained_reads_checkpoint_values(tmp_path: Path):
+    mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+    (tmp_path / "preprocessor_config.json").write_text(
+        json.dumps({"image_mean": mean, "image_std": std, "patch_size": 14, "merge_size": 2,
+                    "temporal_patch_size": 2, "rescale_factor": 0.00392156862745098})
+    )
+    pre = VisionPreproc.from_pretrained(tmp_path)
+    assert pre.image_mean == tuple(mean) and pre.image_std == tuple(std) and pre.factor == 28
+    frames = np.random.default_rng(2).integers(0, 256, (4, 56, 28, 3), dtype=np.uint8)
+    ref_pv, _ = _hf_video(frames, image_mean=mean, image_std=std)
+    assert np.abs(patchify_with(frames, pre)[0] - ref_pv).max() <= 1e-6
+
+
+def test_preproc_missing_or_unsupported(tmp_path: Path):
+    with pytest.raises(ConfigError, match="preprocessor_config.json"):
+        VisionPreproc.from_pretrained(tmp_path)
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"do_normalize": False}))
+    with pytest.raises(ConfigError, match="do_normalize"):
+        VisionPreproc.from_pretrained(tmp_path)
+
+
+def _frames(ts, fps=30.0):
+    arr = np.zeros((len(ts), 28, 28, 3), dtype=np.uint8)
+    return Frames(arr, tuple(ts), fps, "x")
+
+
+def test_second_per_grid_follows_qwen_vl_utils_fps():
+    # qwen-vl-utils on a 4 s, 30 fps clip (120 frames) at fps=2: 8 frames from linspace(0, 119, 8)
+    idx = np.linspace(0, 119, 8).round().astype(int)
+    fr = _frames([i / 30 for i in idx])
+    assert sample_fps(fr) == pytest.approx(8 / 120 * 30, abs=1e-12)
+    assert second_per_grid_t(fr) == 1.0
+    # 10 frames over 150 source frames at 30 fps -> 2 fps again; 4 frames of a 30-frame clip -> 4 fps
+    fr = _frames([i / 30 for i in np.linspace(0, 29, 4).round().astype(int)])
+    assert second_per_grid_t(fr) == 0.5
+    assert sample_fps(_frames([0.0])) == 2.0  # single frame: processor default
+
+
+def test_build_prompt_expands_video_pad_in_part_order(tiny_tokenizer_dir: Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+    render = chat_renderer(tok, load_chat_template(tiny_tokenizer_dir, tok))
+    msgs = (Message("user", (Part("text", "Q: which?"), Part("video"), Part("text", " Answer."))),)
+    got = build_prompt(msgs, render, 3)
+    assert got == (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+        "Q: which?<|vision_start|>" + "<|video_pad|>" * 3 + "<|vision_end|> Answer.<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    sys_msgs = (Message("system", (Part("text", "Be brief."),)), Message("user", (Part("text", "Hi"),)))
+    assert build_prompt(sys_msgs, render, 0) == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    )
+    with pytest.raises(ValueError, match="no video part"):
+        build_prompt(sys_msgs, render, 4)
+    with pytest.raises(ValueError, match="n_video_tokens must be > 0"):
+        build_prompt(msgs, render, 0)
+    two = (Message("user", (Part("video"), Part("video"))),)
+    with pytest.raises(ValueError, match="at most one video"):
+        build_prompt(two, render, 4)
+    # a template that ignores video parts is caught, not silently answered from text
+    with pytest.raises(ValueError, match="rendered 0"):
+        build_prompt(msgs, lambda conv: "no video here", 3)
+
+
+def test_chat_template_sources(tiny_tokenizer_dir: Path, tmp_path: Path):
+    from transformers import AutoTokenizer
+
+    template = (tiny_tokenizer_dir / "chat_template.jinja").read_text()
+    # 1) processor-side chat_template.json only (tokenizer without a template)
+    d1 = tmp_path / "proc_only"
+    shutil.copytree(tiny_tokenizer_dir, d1)
+    (d1 / "chat_template.jinja").unlink()
+    tok1 = AutoTokenizer.from_pretrained(str(d1))
+    assert not tok1.chat_template
+    assert load_chat_template(d1, tok1) == template
+    # 2) template inside tokenizer_config.json only
+    d2 = tmp_path / "tok_only"
+    shutil.copytree(d1, d2)
+    (d2 / "chat_template.json").unlink()
+    cfg = json.loads((d2 / "tokenizer_config.json").read_text())
+    cfg["chat_template"] = template
+    (d2 / "tokenizer_config.json").write_text(json.dumps(cfg))
+    tok2 = AutoTokenizer.from_pretrained(str(d2))
+    assert load_chat_template(d2, tok2) == template
+    # 3) none at all
+    (d1 / "chat_template.json").unlink()
+    with pytest.raises(ConfigError, match="no chat template"):
+        load_chat_template(d1, AutoTokenizer.from_pretrained(str(d1)))
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer_dir(tmp_path_factory) -> Path:
+    from vpbench.models.tiny_qwen import build_tiny_qwen
+
+    return build_tiny_qwen(tmp_path_factory.mktemp("tinyq") / "ckpt", seed=0)
