@@ -25,6 +25,7 @@ TASKS: dict[str, str] = {
     "videomme": "videomme.task:TASK",
     "vsibench": "vsibench.task:TASK",
     "videommmu": "videommmu.task:TASK",
+    "videommmu_adaptation_qonly": "videommmu.task:TASK_QONLY",
 }
 """Registered tasks: name → "<module under tasks/>:<attribute>"."""
 

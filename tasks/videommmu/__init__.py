@@ -1,0 +1,1 @@
+"""VideoMMMU tasks (see task.py)."""

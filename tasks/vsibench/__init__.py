@@ -1,0 +1,1 @@
+"""VSI-Bench task (see task.py)."""
