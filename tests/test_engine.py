@@ -181,7 +181,7 @@ def test_broken_videos_fail_preflight_before_model_loads(tmp_path, motionbench_w
     finally:
         api.load_backend = orig
     text = str(e.value)
-    assert "1 of 5 samples" not in text and "qa3" in text and "vidB.mp4" in text and message in text
+    assert "preflight failed for 1 of 5 samples" in text and "qa3" in text and "vidB.mp4" in text and message in text
     assert "--allow-missing" in text
 
 
