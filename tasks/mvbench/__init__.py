@@ -1,0 +1,1 @@
+"""MVBench task (``task.TASK``) and its data generator (``synth.synth_mvbench``)."""

@@ -1,0 +1,1 @@
+"""Video-MME (w/o subtitles) task (``task.TASK``) and its data generator (``synth.synth_videomme``)."""
