@@ -184,3 +184,21 @@ def tiny_tokenizer_dir(tmp_path_factory) -> Path:
     from vpbench.models.tiny_qwen import build_tiny_qwen
 
     return build_tiny_qwen(tmp_path_factory.mktemp("tinyq") / "ckpt", seed=0)
+
+
+def test_assistant_prefill_is_continued_not_closed(tmp_path):
+    """MVBench pre-fills the answer with 'Best option:(': the prompt must end inside that turn."""
+    from transformers import AutoTokenizer
+
+    from vpbench.models.qwen_inputs import build_prompt, chat_renderer, load_chat_template
+    from vpbench.models.tiny_qwen import build_tiny_qwen
+    from vpbench.types import Message, Part
+
+    d = build_tiny_qwen(tmp_path / "tiny")
+    tok = AutoTokenizer.from_pretrained(d)
+    render = chat_renderer(tok, load_chat_template(d, tok))
+    msgs = (Message("user", (Part("video"), Part("text", "Q?"))), Message("assistant", (Part("text", "Best option:("),)))
+    text = build_prompt(msgs, render, 4)
+    assert text.endswith("<|im_start|>assistant\nBest option:(")
+    plain = build_prompt(msgs[:1], render, 4)
+    assert plain.endswith("<|im_start|>assistant\n")

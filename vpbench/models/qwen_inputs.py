@@ -280,12 +280,17 @@ def load_chat_template(model_dir: Path | str, tokenizer: Any = None) -> str:
 
 
 def chat_renderer(tokenizer: Any, template: str) -> ChatRenderer:
-    """A renderer calling ``tokenizer.apply_chat_template(conv, tokenize=False,
-    add_generation_prompt=True, chat_template=template)``."""
+    """A renderer calling ``tokenizer.apply_chat_template(conv, tokenize=False, ...)``.
+
+    A conversation ending with an assistant turn is a pre-filled answer (e.g. MVBench's
+    "Best option:("): it is rendered open, for the model to continue
+    (``continue_final_message=True``); otherwise a generation prompt is added."""
 
     def render(conversation: list[dict[str, Any]]) -> str:
+        prefill = bool(conversation) and conversation[-1].get("role") == "assistant"
         out = tokenizer.apply_chat_template(
-            conversation, tokenize=False, add_generation_prompt=True, chat_template=template
+            conversation, tokenize=False, add_generation_prompt=not prefill,
+            continue_final_message=prefill, chat_template=template
         )
         if not isinstance(out, str):
             raise TypeError(f"apply_chat_template returned {type(out).__name__}, expected str")
