@@ -192,3 +192,18 @@ def test_export_motionbench_submission_covers_test_split(tmp_path, motionbench_r
     sub = tmp_path / "submission.json"
     assert cli.main(["export", str(out), "--task", "motionbench", "--output", str(sub)]) == 0
     assert json.loads(sub.read_text()) == {"qa1": "B", "qa2_1": "B", "qa3": "T", "qa4": "A", "qa5": "C"}
+
+
+def test_protocol_presets_and_overrides_compose():
+    from vpbench.engine.overrides import resolve
+    from vpbench.registry import get_task
+
+    task = get_task("videomme")
+    r = resolve({"videomme.preset": "lmms_eval", "protocol.nframes": "8"}, ["videomme"])
+    p = task.resolve_protocol(r.preset.get("videomme"), r.protocol["videomme"])
+    assert p.prompt_version == "videomme-lmms-eval-0.7.3-default" and p.nframes == 8 and p.fps is None
+    assert p.fingerprint() != task.protocol.fingerprint()
+    with pytest.raises(ConfigError, match="did you mean 'lmms_eval'"):
+        task.resolve_protocol("lmms-eval", {})
+    with pytest.raises(ConfigError, match="did you mean 'videomme.preset'"):
+        resolve({"videomme.prest": "x"}, ["videomme"])

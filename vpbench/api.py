@@ -108,7 +108,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
             opts = TaskRunOptions(
                 data_root=cfg.data_roots[task.name], limit=cfg.limit, allow_missing=cfg.allow_missing,
                 frame_cache_dir=cfg.frame_cache, protocol_overrides=resolved.protocol.get(task.name, {}),
-                parser=resolved.parser.get(task.name))
+                parser=resolved.parser.get(task.name), preset=resolved.preset.get(task.name))
             outcome = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp)
             results[task.name] = outcome.result
             gap = _perception_gap(task, backend, opts, out, resolved, cache, model_fp, outcome) \
@@ -119,6 +119,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
                 "protocol": dataclasses.asdict(outcome.protocol),
                 "protocol_fingerprint": outcome.protocol.fingerprint(),
                 "parser": outcome.parser.tag,
+                "preset": opts.preset,
                 "sample_set_hash": outcome.result.sample_set_hash,
                 "coverage": outcome.result.coverage,
                 "partial": outcome.result.partial,

@@ -87,6 +87,8 @@ class Task:
     chance_level: float | None = None
     synth: Callable[[Path, int], None] | None = None
     """Write generated data in the task's native format: synth(output_dir, seed)."""
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Named protocol override sets (e.g. "lmms_eval"), chosen with ``--set TASK.preset=NAME``."""
     export: Callable[[Sequence[Record]], Any] | None = None
     """Build the benchmark's official submission object (JSON-serialisable) from a run's records."""
 
@@ -98,6 +100,18 @@ class Task:
                 f"available: {', '.join(sorted(self.parsers))}"
             )
         return self.parsers[key]
+
+    def resolve_protocol(self, preset: str | None, overrides: Mapping[str, Any]) -> Protocol:
+        """Default protocol, then a named preset, then per-run overrides (later wins)."""
+        values: dict[str, Any] = {}
+        if preset is not None:
+            if preset not in self.presets:
+                known = ", ".join(sorted(self.presets)) or "none"
+                raise ConfigError(f"task '{self.name}' has no protocol preset '{preset}'"
+                                  f"{suggest(preset, self.presets)}; presets: {known}")
+            values.update(self.presets[preset])
+        values.update(overrides)
+        return self.protocol.with_overrides(values)
 
     def video_path(self, data_root: Path, rel: str) -> Path:
         return Path(data_root) / self.video_dir / rel

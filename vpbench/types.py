@@ -15,11 +15,17 @@ import numpy as np
 
 @dataclass(frozen=True)
 class VideoRef:
-    """A video relative to a task's data root, optionally clipped to [start_s, end_s]."""
+    """A video relative to a task's data root, optionally clipped to [start_s, end_s].
+
+    ``path`` is a video file, or a folder of frame images (jpg/jpeg/png, natural order) read at
+    ``frames_fps``.
+    """
 
     path: str
     start_s: float | None = None
     end_s: float | None = None
+    frames_fps: float | None = None
+    """The frame rate of a folder of frame images; None for video files."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ Reads the official HF dataset ``OpenGVLab/MVBench`` (main revision) unchanged: `
 (``video/<prefix>/<video>``, prefixes from ``Ask-Anything:video_chat2/mvbench.ipynb: data_list``;
 ``video/data0613/<prefix>/<video>`` is accepted as a fallback, as lmms-eval and VLMEvalKit do).
 Five tasks are clipped to ``[start, end]`` seconds; Episodic Reasoning points at a folder of
-3-fps JPEG frames (``00001.jpg`` …) rather than a video file (``meta["media"] == "frames"``).
+3-fps JPEG frames (``00001.jpg`` …) rather than a video file (``meta["media"] == "frames"``,
+``VideoRef.frames_fps == 3.0`` as the official loader reads them).
 
 Ground truth: the letter of the candidate equal to ``answer`` (the notebook's loop keeps the
 *last* equal candidate; lmms-eval the first; they differ only on duplicated candidates).
@@ -172,7 +173,7 @@ def load_samples(root: Path) -> list[Sample]:
             samples.append(Sample(
                 id=f"{task}/{video}/{key}{suffix}",
                 task="mvbench",
-                video=VideoRef(rel, start, end),
+                video=VideoRef(rel, start, end, frames_fps=FRAMES_FPS if media == "frames" else None),
                 question=question,
                 options=tuple(f"{LETTERS[j]}. {c}" for j, c in enumerate(cands)),
                 answer=LETTERS[gt],
@@ -271,4 +272,5 @@ TASK = Task(
     video_dir=VIDEO_DIR,
     chance_level=None,
     synth=_synth,
+    presets=PRESETS,
 )

@@ -177,4 +177,5 @@ TASK = Task(
     video_dir=VIDEO_DIR,
     chance_level=0.25,
     synth=_synth,
+    presets=PRESETS,
 )

@@ -1,7 +1,7 @@
 """``--set key=value`` resolution for a run: protocol fields, parser choice and bootstrap settings.
 
 Accepted keys: ``protocol.<field>`` (every task), ``<task>.protocol.<field>`` (one task),
-``parser`` / ``<task>.parser``, ``stats.<field>``, ``gap.<field>`` (perception gap). Anything else fails with a suggestion.
+``parser`` / ``<task>.parser``, ``preset`` / ``<task>.preset`` (named protocol sets), ``stats.<field>``, ``gap.<field>`` (perception gap). Anything else fails with a suggestion.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from vpbench.task import StatsOptions
 class ResolvedOverrides:
     protocol: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # task → {field: value}
     parser: Mapping[str, str] = field(default_factory=dict)  # task → parser name
+    preset: Mapping[str, str] = field(default_factory=dict)  # task → protocol preset name
     stats: StatsOptions = StatsOptions()
     gap: GapOptions = GapOptions()
 
@@ -32,8 +33,9 @@ def resolve(overrides: Mapping[str, Any], tasks: Sequence[str]) -> ResolvedOverr
     gap: dict[str, Any] = {}
     protocol: dict[str, dict[str, Any]] = {t: {} for t in tasks}
     parser: dict[str, str] = {}
+    preset: dict[str, str] = {}
     stats: dict[str, Any] = {}
-    known = (["parser"] + [f"protocol.{f}" for f in proto_fields] + [f"stats.{f}" for f in stats_fields]
+    known = (["parser", "preset"] + [f"{t}.preset" for t in tasks] + [f"protocol.{f}" for f in proto_fields] + [f"stats.{f}" for f in stats_fields]
              + [f"gap.{f}" for f in gap_fields]
              + [f"{t}.parser" for t in tasks] + [f"{t}.protocol.{f}" for t in tasks for f in proto_fields])
     # global keys first, task-specific ones override them
@@ -46,6 +48,9 @@ def resolve(overrides: Mapping[str, Any], tasks: Sequence[str]) -> ResolvedOverr
         if parts == ["parser"]:
             for t in scope:
                 parser[t] = str(value)
+        elif parts == ["preset"]:
+            for t in scope:
+                preset[t] = str(value)
         elif len(parts) == 2 and parts[0] == "protocol":
             check_keys({parts[1]: value}, proto_fields, where=f"--set {key}")
             for t in scope:
@@ -58,5 +63,5 @@ def resolve(overrides: Mapping[str, Any], tasks: Sequence[str]) -> ResolvedOverr
             gap[parts[1]] = coerce_field(GapOptions, parts[1], value)
         else:
             raise ConfigError(f"unknown --set key '{key}'{suggest(key, known)}; use protocol.<field>, "
-                              f"<task>.protocol.<field>, parser, <task>.parser, stats.<field> or gap.<field>")
-    return ResolvedOverrides(protocol=protocol, parser=parser, stats=StatsOptions(**stats), gap=GapOptions(**gap))
+                              f"<task>.protocol.<field>, [<task>.]parser, [<task>.]preset, stats.<field> or gap.<field>")
+    return ResolvedOverrides(protocol=protocol, parser=parser, preset=preset, stats=StatsOptions(**stats), gap=GapOptions(**gap))

@@ -24,19 +24,28 @@ class PreflightReport:
 
 
 def check_media(task: Task, samples: Sequence[Sample], data_root: Path, workers: int = 2) -> PreflightReport:
-    """Probe every distinct video (and clip range) once; map problems back to sample ids."""
+    """Probe every distinct video (and clip range) once; map problems back to sample ids.
+
+    A folder of frame images (``VideoRef.frames_fps`` set, or a directory) is checked at its
+    ``frames_fps``: missing folder, no images, unreadable images and a missing rate are problems.
+    """
     from vpbench.video.check import check_videos
 
-    by_video: dict[tuple[str, float | None, float | None], list[str]] = {}
+    by_video: dict[tuple[str, float | None, float | None, float | None], list[str]] = {}
     for s in samples:
         if s.video is None:
             continue
-        by_video.setdefault((s.video.path, s.video.start_s, s.video.end_s), []).append(s.id)
-    paths = sorted({task.video_path(data_root, k[0]) for k in by_video}, key=str)
-    problems_by_path = check_videos(paths, workers=workers)
+        by_video.setdefault((s.video.path, s.video.start_s, s.video.end_s, s.video.frames_fps), []).append(s.id)
+
+    def item(rel: str, frames_fps: float | None) -> object:
+        path = task.video_path(data_root, rel)
+        return path if frames_fps is None else (path, None, None, frames_fps)
+
+    items = sorted({item(k[0], k[3]) for k in by_video}, key=str)
+    problems_by_item = check_videos(items, workers=workers)
     problems: dict[str, str] = {}
-    for (rel, _start, _end), ids in by_video.items():
-        problem = problems_by_path.get(task.video_path(data_root, rel))
+    for (rel, _start, _end, frames_fps), ids in by_video.items():
+        problem = problems_by_item.get(item(rel, frames_fps))
         if problem:
             for sid in ids:
                 problems[sid] = f"{task.video_path(data_root, rel)}: {problem}"

@@ -36,6 +36,7 @@ class TaskRunOptions:
     frame_cache_dir: Path | None = None
     protocol_overrides: Mapping[str, Any] = field(default_factory=dict)
     parser: str | None = None
+    preset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class TaskOutcome:
     records: tuple[Record, ...] = ()
 
 
-FrameLoader = Callable[[Path, Protocol, float | None, float | None], Frames]
+FrameLoader = Callable[..., Frames]  # (path, protocol, start_s, end_s, *, frames_fps=None) -> Frames
 
 
 def _frame_loader(cache_dir: Path | None) -> FrameLoader:
@@ -100,7 +101,7 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
     perception gap's key-absent videos) into its own record file and cache keys."""
     if variant != "full" and (transform is None or not backend.needs_frames):
         raise ValueError(f"variant '{variant}' needs a frame transform and a backend that sees frames")
-    protocol = task.protocol.with_overrides(opts.protocol_overrides)
+    protocol = task.resolve_protocol(opts.preset, opts.protocol_overrides)
     parser = task.parser(opts.parser)
     all_samples = task.load_samples(Path(opts.data_root))
     samples = all_samples[: opts.limit] if opts.limit else list(all_samples)
@@ -142,7 +143,8 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
                 if load_frames is not None and req.video is not None:
                     try:
                         frames = load_frames(task.video_path(opts.data_root, req.video.path), protocol,
-                                             req.video.start_s, req.video.end_s)
+                                             req.video.start_s, req.video.end_s,
+                                             frames_fps=req.video.frames_fps)
                         if transform is not None:
                             frames, keys_by_id[s.id] = transform(s, frames)
                     except MissingMedia as e:

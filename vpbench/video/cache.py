@@ -4,6 +4,8 @@ Key = sha256 over: the resolved path, size and ``mtime_ns`` of the video, a sha2
 and last MiB (so a replaced file with the same size and mtime still misses), the protocol's
 ``sampler_fingerprint()`` and the clip's start/end. Entries live at ``root/ab/<key>.npz`` and
 hold ``frames`` uint8 [T,H,W,3], ``timestamps`` float64 [T], ``fps`` and ``fingerprint``.
+A folder of frame images is identified by its resolved path and the sorted names, sizes and
+``mtime_ns`` of its image files; its ``frames_fps`` joins the key.
 
 Writes go to a temp file in the entry's directory and are published with ``os.replace``, so a
 reader sees either no entry or a complete one. Two processes racing on the same key both decode
@@ -29,12 +31,26 @@ from vpbench.types import Frames
 CACHE_FORMAT = 1
 EDGE_BYTES = 1 << 20
 
-# decoder(path, protocol, start_s, end_s) -> Frames; defaults to decode.decode_frames
+# decoder(path, protocol, start_s, end_s[, frames_fps=]) -> Frames; defaults to decode.decode_frames
 Decoder = Callable[..., Frames]
 
 
+def folder_identity(path: Path | str) -> dict[str, object]:
+    """Plain values that change when a frame image of the folder at ``path`` changes, appears or goes."""
+    from vpbench.video.decode import list_frame_files
+
+    resolved = Path(path).resolve()
+    files = []
+    for f in list_frame_files(resolved):
+        st = f.stat()
+        files.append([f.name, st.st_size, st.st_mtime_ns])
+    return {"path": str(resolved), "frame_files": files}
+
+
 def video_identity(path: Path | str) -> dict[str, object]:
-    """Plain values that change when the file at ``path`` changes."""
+    """Plain values that change when the file (or frame folder) at ``path`` changes."""
+    if Path(path).is_dir():
+        return folder_identity(path)
     resolved = Path(path).resolve()
     st = resolved.stat()
     h = hashlib.sha256()
@@ -56,37 +72,58 @@ class FrameCache:
         self.misses = 0
 
     # -- keys -------------------------------------------------------------------------------------
-    def key(self, path: Path | str, protocol: Protocol, start_s: float | None, end_s: float | None) -> str:
-        """Full sha256 hex key of one entry (reads the video's first and last MiB)."""
-        return stable_hash(
-            {
-                "format": CACHE_FORMAT,
-                "video": video_identity(path),
-                "sampler": protocol.sampler_fingerprint(),
-                "start_s": start_s,
-                "end_s": end_s,
-            },
-            length=64,
-        )
+    def key(
+        self,
+        path: Path | str,
+        protocol: Protocol,
+        start_s: float | None,
+        end_s: float | None,
+        frames_fps: float | None = None,
+    ) -> str:
+        """Full sha256 hex key of one entry (reads the video's first and last MiB, or lists the
+        frame folder)."""
+        body: dict[str, object] = {
+            "format": CACHE_FORMAT,
+            "video": video_identity(path),
+            "sampler": protocol.sampler_fingerprint(),
+            "start_s": start_s,
+            "end_s": end_s,
+        }
+        if frames_fps is not None:  # absent for video files, so their keys are unchanged
+            body["frames_fps"] = float(frames_fps)
+        return stable_hash(body, length=64)
 
     def entry_path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
 
     # -- public -----------------------------------------------------------------------------------
     def get_or_decode(
-        self, path: Path | str, protocol: Protocol, start_s: float | None = None, end_s: float | None = None
+        self,
+        path: Path | str,
+        protocol: Protocol,
+        start_s: float | None = None,
+        end_s: float | None = None,
+        *,
+        frames_fps: float | None = None,
     ) -> Frames:
         """Cached frames for ``path`` under ``protocol``'s sampler, decoding (and storing) on a miss.
 
-        Decoding errors (missing, empty, undecodable, too short) propagate as MissingMedia and
-        nothing is stored.
+        ``frames_fps`` is the rate of a folder of frame images (None for video files). Decoding
+        errors (missing, empty, undecodable, too short) propagate as MissingMedia and nothing is
+        stored.
         """
         from vpbench.video.decode import decode_frames
 
         decoder = self._decoder or decode_frames
-        if not Path(path).is_file():
-            return decoder(Path(path), protocol, start_s, end_s)  # raises the decoder's MissingMedia
-        key = self.key(path, protocol, start_s, end_s)
+        extra = {} if frames_fps is None else {"frames_fps": frames_fps}
+        p = Path(path)
+        if frames_fps is not None or p.is_dir():  # a folder of frame images needs its rate
+            usable = p.is_dir() and frames_fps is not None
+        else:
+            usable = p.is_file()
+        if not usable:
+            return decoder(p, protocol, start_s, end_s, **extra)  # raises the decoder's MissingMedia
+        key = self.key(path, protocol, start_s, end_s, frames_fps)
         entry = self.entry_path(key)
         fingerprint = protocol.sampler_fingerprint()
         if entry.exists():
@@ -95,7 +132,7 @@ class FrameCache:
                 self.hits += 1
                 return frames
         self.misses += 1
-        frames = decoder(Path(path), protocol, start_s, end_s)
+        frames = decoder(p, protocol, start_s, end_s, **extra)
         self._store(entry, frames)
         return frames
 

@@ -1,0 +1,1 @@
+"""VRU-Accident dense-captioning task (see task.py)."""

@@ -1,0 +1,1 @@
+"""VRU-Accident VQA task (see task.py)."""

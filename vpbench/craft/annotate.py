@@ -1,0 +1,329 @@
+"""Caption + temporal QA annotation of a clip (paper §3.4, RECIPE §4).
+
+Two annotators, same interface ``annotate(item) -> Annotation`` and identity (``name``, ``model``,
+``prompt_version``, recorded in every manifest line's ``meta``):
+
+* ``TemplateAnnotator`` (offline, for generated data): the scene's ground-truth caption (``facts["caption"]``)
+  plus the clip's existing QA (MotionBench rows; a choice question whose options are all numbers becomes a
+  ``number`` question) plus a few QA phrased from the scene facts (``TEMPLATE_VERSION``).
+* ``EndpointAnnotator``: an OpenAI-compatible chat endpoint (GPT-4o, a local vLLM server) asked, with the fixed
+  versioned prompt ``PROMPT_VERSION``, for one caption and ``n_qa`` temporal QA about the clip, given the clip's
+  text context (dataset label, existing caption/QA, metadata). The HTTP client, retries and backoff are the ones
+  of ``vpbench.keyframes.keywords.ChatKeywords``; the answer must be JSON
+  ``{"caption": str, "qa": [{"question", "answer", "answer_type": "choice|number|open", "options": [...]}]}``
+  and is validated (``parse_annotation``); an invalid answer is retried like a transient error. Results are cached
+  in SQLite per (video id, text context, prompt version + prompt text, model, n_qa).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
+
+from vpbench.craft.validate import ANSWER_TYPES
+from vpbench.errors import ConfigError, DataError
+from vpbench.hashing import stable_hash
+
+if TYPE_CHECKING:
+    from vpbench.craft.inputs import CraftItem
+
+
+@dataclass(frozen=True)
+class QAItem:
+    """A QA pair. ``answer``: the option letter (choice), a number string (number) or free text (open).
+    ``uid``: unique within the clip. ``answer_text``: the option text of a choice answer when known."""
+
+    question: str
+    answer: str
+    answer_type: str = "open"
+    options: tuple[str, ...] = ()
+    uid: str = ""
+    answer_text: str = ""
+
+
+@dataclass(frozen=True)
+class Annotation:
+    video_id: str
+    caption: str | None
+    qa: tuple[QAItem, ...] = ()
+    source: str = ""
+
+
+class Annotator(Protocol):
+    name: str
+    model: str
+    prompt_version: str
+
+    def annotate(self, item: "CraftItem", duration_s: float | None = None) -> Annotation: ...
+
+
+# ------------------------------------------------------------------------------------------- template
+
+TEMPLATE_VERSION = "template-v1"
+_NUM = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def _numeric_choice(q: QAItem) -> QAItem:
+    """A lettered choice whose options are all numbers → a ``number`` question answered with the number."""
+    if q.answer_type != "choice" or len(q.options) < 2 or not all(_NUM.match(o) for o in q.options):
+        return q
+    idx = ord(q.answer) - ord("A") if len(q.answer) == 1 else -1
+    if not 0 <= idx < len(q.options):
+        return q
+    return QAItem(question=q.question, answer=q.options[idx], answer_type="number", uid=q.uid)
+
+
+def _letter_choice(question: str, truth: str, options: list[str], uid: str) -> QAItem:
+    opts = tuple(sorted(set(options)))
+    return QAItem(question=question, answer=chr(ord("A") + opts.index(truth)), answer_type="choice",
+                  options=opts, uid=uid, answer_text=truth)
+
+
+def facts_qa(facts: Mapping[str, Any]) -> list[QAItem]:
+    """Temporal QA phrased from ``vpbench.synth.scenes`` facts (deterministic; empty for unknown scenes)."""
+    out: list[QAItem] = []
+    fps = facts.get("fps")
+    if "lamps" in facts and fps:
+        for i, lamp in enumerate(facts["lamps"]):
+            first = lamp["flashes"][0][0] / float(fps)
+            out.append(QAItem(f"At what second does the {lamp['name']} flash for the first time?",
+                              f"{first:g}", "number", uid=f"f{i}_first"))
+    if "order" in facts and "objects" in facts:
+        order = list(facts["order"])
+        out.append(_letter_choice(f"Which object moves right after the {order[0]}?", order[1], order, "f_after"))
+    if "via" in facts and "destination" in facts:
+        corners = ["top-left", "top-right", "bottom-left", "bottom-right"]
+        out.append(_letter_choice(f"Which corner does the {facts['object']} reach first?", facts["via"], corners,
+                                  "f_via"))
+    if facts.get("motion") == "bounce" and "bounces" in facts:
+        out.append(QAItem(f"How many times does the {facts['object']} bounce?", str(facts["bounces"]), "number",
+                          uid="f_bounces"))
+    return out
+
+
+class TemplateAnnotator:
+    """Offline annotator for generated data (module docstring)."""
+
+    name = "template"
+    model = "template"
+    prompt_version = TEMPLATE_VERSION
+
+    def annotate(self, item: "CraftItem", duration_s: float | None = None) -> Annotation:
+        existing = item.existing
+        caption = existing.caption if existing and existing.caption else item.facts.get("caption")
+        qa = [_numeric_choice(q) for q in (existing.qa if existing else ())]
+        qa += facts_qa(item.facts)
+        return Annotation(video_id=item.id, caption=caption, qa=tuple(qa), source=self.name)
+
+
+# ------------------------------------------------------------------------------------------- endpoint
+
+PROMPT_VERSION = "craft-annot-v1"
+SYSTEM_PROMPT = (
+    "You write training annotations for fine-grained video understanding. You are given what is known about a "
+    "short video clip. Write (i) one caption of 1-3 complete sentences describing the visible dynamics in temporal "
+    "order, and (ii) {n_qa} question-answer pairs about transient events: when something happens (\"at 2 "
+    "seconds\"), in what order (\"first\", \"then\", \"after\"), how many times (\"twice\", \"3 times\") or for how "
+    "long. Describe only what is visible in the clip: never mention sound, a narrator, or anything off-screen, "
+    "before or after the clip. Answer types: \"number\" (answer is a number only), \"choice\" (give 4 options; "
+    "the answer is the option letter A-D) or \"open\" (a short sentence). Answer with JSON only: "
+    "{{\"caption\": \"...\", \"qa\": [{{\"question\": \"...?\", \"answer\": \"...\", \"answer_type\": "
+    "\"number|choice|open\", \"options\": [\"...\"]}}]}}."
+)
+USER_TEMPLATE = "Clip id: {video_id}\nDuration: {duration}\nWhat is known about the clip:\n{context}"
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
+_LETTER = re.compile(r"^\(?([A-Z])\)?[.:)]?(?:\s.*)?$", re.S)
+
+
+def parse_annotation(content: str, video_id: str, max_qa: int) -> Annotation:
+    """Validate a model answer (module docstring schema, optionally in a ``` fence); ValueError says what is wrong.
+
+    A choice answer given as ``"B"``, ``"B."``, ``"(B)"``, ``"B. text"`` or as the option text becomes the letter.
+    """
+    m = _FENCE.match(content)
+    try:
+        obj = json.loads(m.group(1) if m else content.strip())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"answer is not JSON ({e.msg})") from e
+    if not isinstance(obj, dict) or not isinstance(obj.get("caption"), str) or not obj["caption"].strip():
+        raise ValueError('answer must be an object with a non-empty "caption" string')
+    qa = obj.get("qa")
+    if not isinstance(qa, list) or not qa:
+        raise ValueError('"qa" must be a non-empty list')
+    items: list[QAItem] = []
+    for j, q in enumerate(qa[:max_qa]):
+        if not isinstance(q, dict) or not all(isinstance(q.get(k), (str, int, float)) for k in ("question", "answer")):
+            raise ValueError(f"qa[{j}] must have string 'question' and 'answer'")
+        atype = q.get("answer_type", "open")
+        if atype not in ANSWER_TYPES:
+            raise ValueError(f"qa[{j}].answer_type must be one of {ANSWER_TYPES}, got {atype!r}")
+        opts = q.get("options") or []
+        if not isinstance(opts, list) or not all(isinstance(o, str) and o.strip() for o in opts):
+            raise ValueError(f"qa[{j}].options must be a list of strings")
+        answer = str(q["answer"]).strip()
+        opts = [o.strip() for o in opts] if atype == "choice" else []
+        if atype == "choice":
+            if len(opts) < 2:
+                raise ValueError(f"qa[{j}] is a choice question with {len(opts)} options")
+            lm = _LETTER.match(answer)
+            if answer in opts:
+                answer = chr(ord("A") + opts.index(answer))
+            elif lm and ord(lm.group(1)) - ord("A") < len(opts):
+                answer = lm.group(1)
+            else:
+                raise ValueError(f"qa[{j}] choice answer {answer!r} is not an option letter")
+        items.append(QAItem(question=str(q["question"]).strip(), answer=answer, answer_type=atype,
+                            options=tuple(opts), uid=f"qa{j}"))
+    return Annotation(video_id=video_id, caption=obj["caption"].strip(), qa=tuple(items))
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """OpenAI-compatible endpoint; ``None`` falls back to VPBENCH_LLM_BASE_URL / _MODEL / _API_KEY.
+    ``cache_path``: SQLite file (None → ``$VPBENCH_CACHE_DIR/annotations.sqlite``; "" disables)."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    backoff_s: float = 1.0
+    backoff_max_s: float = 30.0
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    n_qa: int = 3
+    cache_path: str | None = None
+    extra_context: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.n_qa < 1:
+            raise ConfigError(f"annotate.endpoint.n_qa must be >= 1, got {self.n_qa}")
+
+
+def _context(item: "CraftItem") -> str:
+    lines = [item.context] if item.context else []
+    ex = item.existing
+    if ex and ex.caption:
+        lines.append(f"existing caption: {ex.caption}")
+    for q in ex.qa if ex else ():
+        opts = "".join(f" {chr(ord('A') + i)}. {o}" for i, o in enumerate(q.options))
+        lines.append(f"known QA: {q.question}{opts} -> {q.answer}")
+    for k in ("caption",):
+        if item.facts.get(k):
+            lines.append(f"ground truth: {item.facts[k]}")
+    return "\n".join(lines) or "(no text context: describe generic visible dynamics)"
+
+
+class EndpointAnnotator:
+    """LLM annotator through ``ChatKeywords``' HTTP client (module docstring)."""
+
+    name = "endpoint"
+    prompt_version = PROMPT_VERSION
+
+    def __init__(self, cfg: EndpointConfig = EndpointConfig()) -> None:
+        from vpbench.keyframes.keywords import ChatKeywords, ChatKeywordsConfig
+
+        self.cfg = cfg
+        self.client = ChatKeywords(ChatKeywordsConfig(
+            base_url=cfg.base_url, model=cfg.model, api_key=cfg.api_key, timeout_s=cfg.timeout_s,
+            max_retries=cfg.max_retries, backoff_s=cfg.backoff_s, backoff_max_s=cfg.backoff_max_s,
+            temperature=cfg.temperature, max_tokens=cfg.max_tokens, cache_path=""))
+        self.model = self.client.model
+        self.client._system = SYSTEM_PROMPT.format(n_qa=cfg.n_qa)  # the shared client sends this system prompt
+        if cfg.cache_path == "":
+            self.cache_path: Path | None = None
+        elif cfg.cache_path is not None:
+            self.cache_path = Path(cfg.cache_path)
+        else:
+            import os
+
+            root = os.environ.get("VPBENCH_CACHE_DIR") or str(Path.home() / ".cache" / "vpbench")
+            self.cache_path = Path(root) / "annotations.sqlite"
+
+    def user_text(self, item: "CraftItem", duration_s: float | None = None) -> str:
+        extra = "".join(f"\n{k}: {v}" for k, v in sorted(self.cfg.extra_context.items()))
+        dur = f"{duration_s:.2f} s" if duration_s else "unknown"
+        return USER_TEMPLATE.format(video_id=item.id, duration=dur, context=_context(item)) + extra
+
+    def cache_key(self, video_id: str, text: str) -> str:
+        return stable_hash({"video": video_id, "text": text, "model": self.model, "prompt_version": PROMPT_VERSION,
+                            "prompt": self.client._system, "n_qa": self.cfg.n_qa}, length=32)
+
+    def _db(self) -> sqlite3.Connection:
+        assert self.cache_path is not None
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(str(self.cache_path), timeout=30)
+        con.execute("CREATE TABLE IF NOT EXISTS annotations (key TEXT PRIMARY KEY, video TEXT, model TEXT, "
+                    "prompt_version TEXT, content TEXT)")
+        return con
+
+    def _cached(self, key: str) -> str | None:
+        if self.cache_path is None:
+            return None
+        with closing(self._db()) as con:
+            row = con.execute("SELECT content FROM annotations WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _store(self, key: str, video: str, content: str) -> None:
+        if self.cache_path is not None:
+            with closing(self._db()) as con, con:
+                con.execute("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?)",
+                            (key, video, self.model, PROMPT_VERSION, content))
+
+    def annotate(self, item: "CraftItem", duration_s: float | None = None) -> Annotation:
+        """Annotation for ``item`` (cached). DataError after ``max_retries`` invalid answers; ConfigError when
+        the endpoint is unreachable or refuses the request (wrong URL / model / key)."""
+        from vpbench.keyframes.keywords import _Malformed, _Retryable
+
+        text = self.user_text(item, duration_s)
+        key = self.cache_key(item.id, text)
+        hit = self._cached(key)
+        if hit is not None:
+            return _with_source(parse_annotation(hit, item.id, self.cfg.n_qa), self)
+        last, retry_after, malformed = "", "", False
+        for attempt in range(self.cfg.max_retries + 1):
+            if attempt:
+                time.sleep(self.client._delay(attempt - 1, retry_after))
+            retry_after = ""
+            try:
+                content = self.client._request(text)
+                ann = parse_annotation(content, item.id, self.cfg.n_qa)
+            except _Malformed as e:
+                last, malformed = str(e), True
+            except ValueError as e:
+                last, malformed = f"invalid answer: {e}", True
+            except _Retryable as e:
+                last, malformed, retry_after = str(e.args[0]), False, str(e.args[1])
+            else:
+                self._store(key, item.id, content)
+                return _with_source(ann, self)
+        where = f"annotation endpoint {self.client.url} (model {self.model!r}, prompt {PROMPT_VERSION})"
+        if malformed:
+            raise DataError(f"{where} gave no valid annotation for clip {item.id!r} after "
+                            f"{self.cfg.max_retries + 1} attempts; last problem: {last}")
+        raise ConfigError(f"{where} failed after {self.cfg.max_retries + 1} attempts: {last}; is the server up?")
+
+
+def _with_source(ann: Annotation, annotator: EndpointAnnotator) -> Annotation:
+    return Annotation(video_id=ann.video_id, caption=ann.caption, qa=ann.qa,
+                      source=f"endpoint:{annotator.model}:{PROMPT_VERSION}")
+
+
+def get_annotator(name: str, options: Mapping[str, Any] | None = None) -> TemplateAnnotator | EndpointAnnotator:
+    """``template`` (no options) or ``endpoint`` (``EndpointConfig`` options)."""
+    from vpbench.config import from_mapping, suggest
+
+    opts = dict(options or {})
+    if name == "template":
+        if opts:
+            raise ConfigError(f"annotator 'template' takes no options, got {sorted(opts)}")
+        return TemplateAnnotator()
+    if name == "endpoint":
+        return EndpointAnnotator(from_mapping(EndpointConfig, opts, "annotate.endpoint"))
+    raise ConfigError(f"unknown annotator '{name}'{suggest(name, ['template', 'endpoint'])}; known: endpoint, template")

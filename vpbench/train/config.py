@@ -1,0 +1,198 @@
+"""Configuration of the stage-1 recipe (SFT + intermediate-layer contrastive learning).
+
+Loaded strictly from YAML (``load_config(path, overrides)``): unknown keys fail with a
+"did you mean", values are typed, ``key=value`` overrides use dotted paths
+(``contrastive.blocks=[12,16]``, ``optim.lr_sft=2e-5``). Defaults are RECIPE §2.
+
+Ablation switches: ``contrastive.enabled=false`` (Ablation B); ``data.scorer=random`` with
+``data.key_frames=scorer`` (Ablation A); ``contrastive.blocks`` (Table 6, one block or a list,
+losses averaged); ``data.fps`` / ``data.nframes`` (Table 6 frame rate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from vpbench.config import check_keys, from_mapping, load_yaml, parse_scalar
+from vpbench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = ""  # local HF Qwen2.5-VL checkpoint dir
+    dtype: str = "float32"  # float32 | bfloat16 | float16 (load dtype)
+    attn_implementation: str = "sdpa"  # eager | sdpa (a 4D block mask is needed: no flash_attention_2)
+    gradient_checkpointing: bool = False  # always non-reentrant (hooks keep their graph)
+    freeze_vision: bool = False  # freeze model.visual (the merger included)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ConfigError(f"model.dtype must be float32|bfloat16|float16, got {self.dtype!r}")
+        if self.attn_implementation not in ("eager", "sdpa"):
+            raise ConfigError(f"model.attn_implementation must be eager|sdpa (the contrastive pass passes a 4D "
+                              f"block mask), got {self.attn_implementation!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    manifest: str = ""  # JSONL SFT manifest (vpbench.train.manifest)
+    video_root: str = ""  # relative video paths resolve against this (default: the manifest's dir)
+    fps: float | None = 2.0  # frame sampling (vpbench Protocol); exactly one of fps / nframes
+    nframes: int | None = None
+    min_frames: int = 4
+    max_frames: int = 768
+    min_pixels: int = 128 * 28 * 28
+    max_pixels: int = 768 * 28 * 28
+    total_pixels: int = int(128000 * 28 * 28 * 0.9)
+    key_frames: str = "auto"  # auto (manifest if given, else scorer) | manifest | scorer
+    scorer: str = "blip2"  # blip2 | clip | random (Ablation A) | motion_energy
+    scorer_options: dict[str, Any] = field(default_factory=dict)
+    min_prominence: float = 0.0
+    max_key_ratio: float = 1.0
+    keyword_separator: str = ", "  # Z_t = separator.join(keywords)
+    padding_side: str = "right"
+    max_length: int = 32768  # longer SFT sequences raise DataError
+    shuffle: bool = True
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.key_frames not in ("auto", "manifest", "scorer"):
+            raise ConfigError(f"data.key_frames must be auto|manifest|scorer, got {self.key_frames!r}")
+        if self.padding_side not in ("right", "left"):
+            raise ConfigError(f"data.padding_side must be right|left, got {self.padding_side!r}")
+
+
+@dataclass(frozen=True)
+class ContrastiveConfig:
+    enabled: bool = True  # false = Ablation B (plain SFT)
+    weight: float = 0.1  # lambda_cl (eq. 7)
+    temperature: float = 0.05
+    blocks: tuple[int, ...] = (16,)  # hidden_states[l], 1-based; a list is averaged (Table 6)
+    proj_dim: int = 256
+    proj_hidden: int | None = None  # None = the LLM hidden size
+    visual_dropout: float = 0.1  # SimCSE perturbation of the visual token embeddings (v2v needs > 0)
+    segment_isolation: bool = True  # Z_v' cannot attend to Z_v
+    gather_across_processes: bool = True  # negatives = the micro-batch of every process
+
+    def __post_init__(self) -> None:
+        if self.weight < 0:
+            raise ConfigError(f"contrastive.weight must be >= 0, got {self.weight}")
+        if self.temperature <= 0:
+            raise ConfigError(f"contrastive.temperature must be > 0, got {self.temperature}")
+        if not 0 <= self.visual_dropout < 1:
+            raise ConfigError(f"contrastive.visual_dropout must be in [0, 1), got {self.visual_dropout}")
+        if not self.blocks or any(b < 1 for b in self.blocks):
+            raise ConfigError(f"contrastive.blocks must be >= 1 (1-based), got {list(self.blocks)}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adamw"
+    lr_sft: float = 1e-5  # the model
+    lr_cl: float = 1e-4  # the projection heads
+    weight_decay: float = 0.0  # on >= 2-D weights only
+    betas: tuple[float, ...] = (0.9, 0.999)
+    eps: float = 1e-8
+    max_grad_norm: float | None = 1.0
+    scheduler: str = "cosine"  # constant | linear | cosine (after linear warmup)
+    warmup_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if self.name != "adamw":
+            raise ConfigError(f"optim.name: only 'adamw' is registered, got {self.name!r}")
+        if self.scheduler not in ("constant", "linear", "cosine"):
+            raise ConfigError(f"optim.scheduler must be constant|linear|cosine, got {self.scheduler!r}")
+        if len(self.betas) != 2:
+            raise ConfigError(f"optim.betas must hold two numbers, got {list(self.betas)}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    output_dir: str = "runs/sft_contrastive"
+    seed: int = 0
+    batch_size: int = 1  # per process and micro-batch
+    grad_accum: int = 1
+    max_steps: int = 1000  # optimiser steps
+    save_every: int = 0  # 0 = only at the end
+    log_every: int = 1
+    mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
+    resume_from: str | None = None  # a checkpoint dir, or "latest"
+    export: bool = True  # write a plain Qwen2.5-VL dir at the end
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.grad_accum < 1 or self.max_steps < 1:
+            raise ConfigError("train.batch_size, train.grad_accum and train.max_steps must be >= 1")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ConfigError(f"train.mixed_precision must be no|bf16|fp16, got {self.mixed_precision!r}")
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(SFTConfig)}
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Set dotted ``section.key`` values (strings parsed as YAML scalars) into a raw mapping."""
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    for key, value in overrides.items():
+        section, dot, name = key.partition(".")
+        if not dot or not name:
+            raise ConfigError(f"override '{key}' must be section.key=value (sections: {', '.join(_SECTIONS)})")
+        check_keys({section: None}, _SECTIONS, "override")
+        out.setdefault(section, {})
+        if not isinstance(out[section], dict):
+            raise ConfigError(f"config section '{section}' must be a mapping")
+        out[section][name] = parse_scalar(value) if isinstance(value, str) else value
+    return out
+
+
+_SCI = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _sci_floats(x: Any) -> Any:
+    """PyYAML reads ``1e-5`` (no dot) as a string (YAML 1.1); turn such strings into floats."""
+    if isinstance(x, Mapping):
+        return {k: _sci_floats(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_sci_floats(v) for v in x]
+    if isinstance(x, str) and _SCI.match(x.strip()):
+        return float(x)
+    return x
+
+
+def config_from_mapping(raw: Mapping[str, Any], where: str = "config") -> SFTConfig:
+    raw = _sci_floats(raw)
+    check_keys(raw, _SECTIONS, where)
+    for section, values in raw.items():
+        if values is not None and not isinstance(values, Mapping):
+            raise ConfigError(f"{where}: section '{section}' must be a mapping")
+    return from_mapping(SFTConfig, {k: (v or {}) for k, v in raw.items()}, where)
+
+
+def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> SFTConfig:
+    """YAML file (or None for defaults) + ``{"section.key": value}`` overrides → SFTConfig."""
+    raw = load_yaml(Path(path)) if path is not None else {}
+    raw = apply_overrides(raw, overrides or {})
+    return config_from_mapping(raw, where=str(path) if path else "config")
