@@ -207,3 +207,21 @@ def test_protocol_presets_and_overrides_compose():
         task.resolve_protocol("lmms-eval", {})
     with pytest.raises(ConfigError, match="did you mean 'videomme.preset'"):
         resolve({"videomme.prest": "x"}, ["videomme"])
+
+
+def test_videommmu_delta_knowledge_is_derived_when_both_runs_present(tmp_path):
+    from vpbench.metrics.videommmu import delta_knowledge
+    from vpbench.registry import get_task
+
+    data = tmp_path / "vmmmu"
+    get_task("videommmu").synth(data, 0)
+    out = tmp_path / "run"
+    evaluate(RunConfig(model="dummy:random:1", tasks=("videommmu", "videommmu_adaptation_qonly"), output=out,
+                       data_roots={"videommmu": data, "videommmu_adaptation_qonly": data}, cache=False),
+             echo=lambda s: None)
+    saved = json.loads((out / "results.json").read_text())["derived"]["videommmu/Δknowledge"]
+    from vpbench.engine.records import RecordStore
+
+    video = list(RecordStore(out / "videommmu" / "records.jsonl").load().values())
+    qonly = list(RecordStore(out / "videommmu_adaptation_qonly" / "records.jsonl").load().values())
+    assert saved["value"] == pytest.approx(delta_knowledge(video, qonly).value)

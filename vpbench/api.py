@@ -100,6 +100,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
         "tasks": {},
     }
     results: dict[str, TaskResult] = {}
+    task_records: dict[str, tuple] = {}
     results_path = out / "results.json"
     prior = read_json(results_path).get("results", {}) if results_path.exists() else {}
     write_json(manifest_path, manifest)
@@ -111,6 +112,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
                 parser=resolved.parser.get(task.name), preset=resolved.preset.get(task.name))
             outcome = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp)
             results[task.name] = outcome.result
+            task_records[task.name] = outcome.records
             gap = _perception_gap(task, backend, opts, out, resolved, cache, model_fp, outcome) \
                 if cfg.perception_gap else None
             manifest["tasks"][task.name] = {
@@ -138,11 +140,33 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
             write_json(manifest_path, manifest)
             prior[task.name] = task_dict
             write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior})
+        derived = _derived(task_records, resolved.stats)
+        if derived:
+            write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
+                                      "derived": {k: dataclasses.asdict(v) for k, v in derived.items()}})
     finally:
         if cache:
             cache.close()
     echo(render_table(results))
+    for name, m in derived.items():
+        ci = f" [{m.ci_low * 100:.1f}, {m.ci_high * 100:.1f}]" if m.ci_low is not None else ""
+        echo(f"{name:<36} {m.value * 100:.2f}{ci}  (n={m.n})")
     return results
+
+
+def _derived(task_records: Mapping[str, Sequence[Any]], stats) -> dict[str, Any]:
+    """Cross-task metrics (e.g. VideoMMMU Δknowledge) whose tasks all ran in this run."""
+    from vpbench.errors import MetricUnavailable
+    from vpbench.registry import DERIVED, derived_metric
+
+    out = {}
+    for name, (needs, _target) in DERIVED.items():
+        if all(t in task_records for t in needs):
+            try:
+                out[name] = derived_metric(name)(*(task_records[t] for t in needs), stats)
+            except MetricUnavailable as e:
+                print(f"vpbench: {name} not reported: {e}")
+    return out
 
 
 def _perception_gap(task, backend, opts, out, resolved, cache, model_fp, full) -> dict[str, Any]:

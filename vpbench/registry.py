@@ -29,6 +29,12 @@ TASKS: dict[str, str] = {
 }
 """Registered tasks: name → "<module under tasks/>:<attribute>"."""
 
+DERIVED: dict[str, tuple[tuple[str, ...], str]] = {
+    "videommmu/Δknowledge": (("videommmu", "videommmu_adaptation_qonly"), "vpbench.metrics.videommmu:delta_knowledge"),
+}
+"""Metrics computed across tasks of one run: name → (tasks whose records it takes, "module:function").
+The function is called as fn(records_of_task_1, records_of_task_2, ..., stats) -> MetricResult."""
+
 PACKAGE = "vpbench_tasks"
 
 
@@ -54,6 +60,11 @@ def _ensure_package() -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[PACKAGE] = module
     spec.loader.exec_module(module)
+
+
+def derived_metric(name: str):
+    module, _, attr = DERIVED[name][1].partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def task_names() -> list[str]:
