@@ -128,6 +128,15 @@ def _cmd_data_check(ns: argparse.Namespace) -> int:
     return 2
 
 
+def _cmd_data_craft(ns: argparse.Namespace) -> int:
+    from vpbench.craft.pipeline import load_craft_config, run_craft
+
+    report = run_craft(load_craft_config(Path(ns.config), parse_assignments(ns.set or [])))
+    print(f"data craft: {report.processed} processed, {report.skipped} already done, {report.sft} SFT lines, "
+          f"{report.rl} RL lines, {report.rejected} rejected, {report.errors} errors; report: {report.report_path}")
+    return 0
+
+
 def _cmd_synth(ns: argparse.Namespace) -> int:
     from vpbench.registry import get_task, resolve_task_list
 
@@ -199,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("task")
     dc.add_argument("--data-root", required=True)
     dc.set_defaults(fn=_cmd_data_check)
+
+    dk = dsub.add_parser("craft", help="annotate, validate, sparsify, find key frames; write SFT/RL manifests")
+    dk.add_argument("--config", required=True, help="craft config YAML (recipes/configs/craft/*.yaml)")
+    dk.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. protocol.fps=2")
+    dk.set_defaults(fn=_cmd_data_craft)
 
     g = sub.add_parser("synth", help="write generated data in a benchmark's native format")
     g.add_argument("task", help="task name or 'all'")

@@ -51,6 +51,7 @@ VERBS = frozenset(
     eat drink chew bite swallow smoke sip lick breathe speak shout talk sing whistle dance clap
     write type draw cut chop stir flick toss bounce dribble serve pass volley swing bowl bat
     look glance stare gaze peek nodding rotate tilt lean sway wobble tremble shiver twitch
+    move pan zoom slide shrink grow rise reach glow
     """.split()
 )
 IRREGULAR = {
