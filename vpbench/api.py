@@ -66,6 +66,13 @@ def resolve_data_roots(tasks: Sequence[str], given: Sequence[str]) -> dict[str, 
     return roots
 
 
+def _training_provenance(spec: str) -> dict[str, Any]:
+    """A checkpoint trained by a vpbench recipe carries ``vpbench_train.json`` (resolved config,
+    step, data manifest hash): copy it into the eval manifest so a score names its recipe."""
+    path = Path(spec.split(":", 1)[1] if spec.startswith("hf:") else spec) / "vpbench_train.json"
+    return {"training": read_json(path)} if path.is_file() else {}
+
+
 def _check_manifest(path: Path, model_fp: str) -> None:
     if not path.exists():
         return
@@ -94,7 +101,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
         "schema_version": SCHEMA_VERSION,
         "argv": list(cfg.argv),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
-        "model": {"spec": cfg.model, "fingerprint": model_fp, **backend.describe()},
+        "model": {"spec": cfg.model, "fingerprint": model_fp, **backend.describe(), **_training_provenance(cfg.model)},
         "environment": provenance.environment(),
         "stats": dataclasses.asdict(resolved.stats),
         "tasks": {},

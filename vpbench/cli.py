@@ -137,6 +137,23 @@ def _cmd_data_craft(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(ns: argparse.Namespace) -> int:
+    import subprocess
+
+    from vpbench.errors import ConfigError
+
+    recipe = Path(__file__).resolve().parent.parent / "recipes" / f"{ns.recipe}.py"
+    if not recipe.is_file():
+        raise ConfigError(f"recipe not found: {recipe} (run from a vpbench checkout)")
+    if ns.nproc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={ns.nproc}", str(recipe)]
+    else:
+        cmd = [sys.executable, str(recipe)]
+    cmd += ["--config", ns.config, *(["--prepare-tiny"] if ns.prepare_tiny else []), *ns.overrides]
+    print("vpbench: " + " ".join(cmd), file=sys.stderr)
+    return subprocess.run(cmd, check=False).returncode
+
+
 def _cmd_synth(ns: argparse.Namespace) -> int:
     from vpbench.registry import get_task, resolve_task_list
 
@@ -213,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     dk.add_argument("--config", required=True, help="craft config YAML (recipes/configs/craft/*.yaml)")
     dk.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. protocol.fps=2")
     dk.set_defaults(fn=_cmd_data_craft)
+
+    tr = sub.add_parser("train", help="run a training recipe (recipes/<name>.py)")
+    tsub = tr.add_subparsers(dest="train_command", required=True)
+    ts = tsub.add_parser("sft", help="stage 1: SFT with intermediate-layer contrastive learning")
+    ts.add_argument("--config", required=True, help="recipes/configs/sft_contrastive/*.yaml")
+    ts.add_argument("--nproc", type=int, default=1, help="processes (torchrun) for multi-GPU DDP")
+    ts.add_argument("--prepare-tiny", action="store_true", help="build the tiny model + synthetic data if absent")
+    ts.add_argument("overrides", nargs="*", help="section.key=value, e.g. contrastive.weight=0")
+    ts.set_defaults(fn=_cmd_train, recipe="sft_contrastive")
 
     g = sub.add_parser("synth", help="write generated data in a benchmark's native format")
     g.add_argument("task", help="task name or 'all'")

@@ -76,6 +76,11 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
             raise ConfigError(f"'{name}' must be an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-5" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"'{name}' must be a number, got {value!r}")
         return float(value)

@@ -1,0 +1,341 @@
+"""Stage 1 of VideoPerceiver: SFT with intermediate-layer contrastive learning (RECIPE §2).
+
+One readable recipe in the torchtune manner: ``setup() → train() → save → cleanup()``.
+
+    L = L_sft + lambda_cl * (L_v2v + L_t2v + L_v2t)            (eq. 7, lambda_cl = 0.1)
+
+Each micro-batch runs ONE call of ``SFTContrastiveModel`` (vpbench/train/model.py) holding both
+passes: the SFT pass (chat sequence [V, prompt, answer], CE on answer tokens) and the contrastive
+pass ([Z_v, eos, Z_v', eos, Z_t, eos] plus the SimCSE view [Z_v, eos], cut after block l).
+
+Normalisation (so ``batch_size × grad_accum × processes`` is what matters, not its split):
+* SFT: summed answer-token CE / the number of answer tokens of the WHOLE optimiser step (all
+  micro-batches, all processes);
+* contrastive: mean of the per-micro-batch InfoNCE terms. InfoNCE uses in-batch negatives, so it is
+  NOT invariant to the split: negatives are the micro-batch of every process
+  (``contrastive.gather_across_processes``), never other accumulation steps.
+
+Optimiser: AdamW, groups {model, heads} × {decay, no decay} at ``lr_sft`` / ``lr_cl``, built from
+the prepared model's parameters (survives DDP / FSDP use_orig_params / DeepSpeed ZeRO-2/3, which
+get no optimizer block in their config). Gradient checkpointing is non-reentrant (the hooks that
+read block l keep their graph). Logging: ``<output_dir>/metrics.jsonl`` always, plus TensorBoard
+(``<output_dir>/tb``) when ``tensorboard`` is importable.
+
+Run::
+
+    python recipes/sft_contrastive.py --config recipes/configs/sft_contrastive/tiny.yaml --prepare-tiny
+    ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 recipes/sft_contrastive.py --config ...   # DDP on CPU (gloo)
+    accelerate launch --config_file recipes/configs/accelerate/deepspeed_zero2.yaml \\
+        recipes/sft_contrastive.py --config recipes/configs/sft_contrastive/qwen2_5_vl_7b.yaml [key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # running the file directly from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from vpbench.config import parse_assignments  # noqa: E402
+from vpbench.train.config import SFTConfig, load_config  # noqa: E402
+
+
+# -- data order: a deterministic, resumable stream -------------------------------------------------
+class StepSampler(torch.utils.data.Sampler):
+    """Indices for one process from optimiser step ``start_step`` on. The global stream is the
+    concatenation of per-epoch permutations (seeded by (seed, epoch)); step s, micro-batch m,
+    process r reads positions ``((s*accum + m)*world + r)*bs + [0, bs)``."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool, bs: int, accum: int, world: int, rank: int,
+                 start_step: int, max_steps: int) -> None:
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.bs, self.accum, self.world, self.rank = bs, accum, world, rank
+        self.start, self.stop = start_step, max_steps
+
+    def _at(self, pos: int) -> int:
+        epoch, off = divmod(pos, self.n)
+        if not self.shuffle:
+            return off
+        return int(np.random.default_rng([self.seed, epoch]).permutation(self.n)[off])
+
+    def __iter__(self) -> Iterator[int]:
+        for s in range(self.start, self.stop):
+            for m in range(self.accum):
+                base = ((s * self.accum + m) * self.world + self.rank) * self.bs
+                yield from (self._at(base + j) for j in range(self.bs))
+
+    def __len__(self) -> int:
+        return (self.stop - self.start) * self.accum * self.bs
+
+
+def lr_lambda(kind: str, warmup: int, total: int):
+    def f(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if kind == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 1.0 - progress if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+    return f
+
+
+def param_groups(model: torch.nn.Module, lr_sft: float, lr_cl: float, wd: float) -> list[dict[str, Any]]:
+    """{model, heads} × {decay (>= 2-D weights), no decay}; empty groups dropped."""
+    buckets: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        clean = name.replace("_fsdp_wrapped_module.", "").replace("_checkpoint_wrapped_module.", "")
+        clean = clean[len("module."):] if clean.startswith("module.") else clean  # DDP
+        is_head = clean.startswith("heads.")
+        buckets.setdefault((is_head, p.ndim >= 2), []).append(p)
+    groups = []
+    for (is_head, decay), params in sorted(buckets.items()):
+        groups.append({"params": params, "lr": lr_cl if is_head else lr_sft, "weight_decay": wd if decay else 0.0,
+                       "name": f"{'heads' if is_head else 'model'}_{'decay' if decay else 'no_decay'}"})
+    return groups
+
+
+class MetricLogger:
+    """metrics.jsonl always; TensorBoard scalars too when tensorboard is importable."""
+
+    def __init__(self, out_dir: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.path = out_dir / "metrics.jsonl"
+        self.tb = None
+        if enabled:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out_dir / "tb"))
+            except ImportError:
+                self.tb = None
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(f"train/{k}", v, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+class SFTContrastiveRecipe:
+    def __init__(self, cfg: SFTConfig) -> None:
+        self.cfg = cfg
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    # -- setup ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedType, set_seed
+        from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+
+        from vpbench.train.checkpoint import load_checkpoint, resolve_resume
+        from vpbench.train.collate import collate_sft
+        from vpbench.train.contrastive import SpecialIds
+        from vpbench.train.data import SFTDataset
+        from vpbench.train.manifest import manifest_sha256, read_manifest
+        from vpbench.train.model import SFTContrastiveModel
+
+        cfg, t = self.cfg, self.cfg.train
+        self.accelerator = acc = Accelerator(gradient_accumulation_steps=t.grad_accum,
+                                             mixed_precision=t.mixed_precision)
+        set_seed(t.seed)  # python, numpy, torch (all devices): model-independent init of the heads
+        self.out = Path(t.output_dir)
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.model.dtype]
+        self.tokenizer = AutoTokenizer.from_pretrained(cfg.model.path)
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+            cfg.model.path, dtype=dtype, attn_implementation=cfg.model.attn_implementation)
+        model.config.use_cache = False
+        if cfg.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if cfg.model.freeze_vision:
+            model.model.visual.requires_grad_(False)
+        self.ids = SpecialIds.from_model(model.config, self.tokenizer)
+        wrapped = SFTContrastiveModel(model, cfg.contrastive, self.ids)
+        self.use_cl = wrapped.active
+
+        examples = read_manifest(cfg.data.manifest, cfg.data.video_root or None)
+        self.manifest_hash = manifest_sha256(cfg.data.manifest)
+        self.dataset = SFTDataset(examples, cfg.data, cfg.model.path, self.tokenizer, with_degraded=self.use_cl)
+        self.collate = lambda exs: collate_sft(exs, self.ids, cfg.data.padding_side, self.use_cl)
+
+        # optimiser groups from the prepared model (FSDP flattens params at prepare time);
+        # DeepSpeed needs model and optimiser in one prepare call.
+        o = cfg.optim
+        if acc.distributed_type == DistributedType.DEEPSPEED:
+            acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = t.batch_size
+            opt = torch.optim.AdamW(param_groups(wrapped, o.lr_sft, o.lr_cl, o.weight_decay), betas=tuple(o.betas),
+                                    eps=o.eps)
+            self.model, self.optimizer = acc.prepare(wrapped, opt)
+        else:
+            self.model = acc.prepare(wrapped)
+            opt = torch.optim.AdamW(param_groups(self.model, o.lr_sft, o.lr_cl, o.weight_decay),
+                                    betas=tuple(o.betas), eps=o.eps)
+            self.optimizer = acc.prepare(opt)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer,
+            lr_lambda(o.scheduler, o.warmup_steps, t.max_steps))
+        acc.register_for_checkpointing(self.scheduler)
+
+        ckpt = resolve_resume(self.out, t.resume_from)
+        if ckpt is not None:
+            state = load_checkpoint(acc, ckpt)
+            self.step = int(state["step"])
+            acc.print(f"resumed from {ckpt} at step {self.step}")
+        self.logger = MetricLogger(self.out, acc.is_main_process)
+        if acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+            acc.print(f"logging to {self.logger.path}" + (" and TensorBoard" if self.logger.tb else
+                                                           " (tensorboard not installed: JSONL only)"))
+
+    def _batches(self) -> Iterator[Any]:
+        t, acc = self.cfg.train, self.accelerator
+        sampler = StepSampler(len(self.dataset), t.seed, self.cfg.data.shuffle, t.batch_size, t.grad_accum,
+                              acc.num_processes, acc.process_index, self.step, t.max_steps)
+        loader = torch.utils.data.DataLoader(self.dataset, batch_size=t.batch_size, sampler=sampler,
+                                             collate_fn=self.collate, num_workers=self.cfg.data.num_workers,
+                                             # own generator: creating the iterator must not draw from the
+                                             # global RNG (dropout after a resume would shift)
+                                             generator=torch.Generator().manual_seed(t.seed + self.step))
+        return iter(loader)
+
+    # -- train ---------------------------------------------------------------------------------
+    def train(self) -> list[dict[str, float]]:
+        cfg, t, acc = self.cfg, self.cfg.train, self.accelerator
+        self.model.train()
+        batches = self._batches()
+        world = acc.num_processes
+        cl_world = world if cfg.contrastive.gather_across_processes else 1
+        while self.step < t.max_steps:
+            t0 = time.perf_counter()
+            micro = [next(batches).to(acc.device) for _ in range(t.grad_accum)]
+            n_tok = acc.reduce(torch.tensor(float(sum(b.n_answer_tokens for b in micro)), device=acc.device),
+                               reduction="sum").item()
+            sums = {"sft_sum": 0.0, "v2v": 0.0, "t2v": 0.0, "v2t": 0.0}
+            for b in micro:
+                with acc.accumulate(self.model):
+                    out = self.model(b, sft_norm=max(n_tok, 1.0) / world, cl_scale=cl_world / t.grad_accum)
+                    # accelerate (and DeepSpeed) divide by grad_accum: undo it, the losses are pre-normalised
+                    acc.backward(out["loss"] * t.grad_accum)
+                    grad_norm = None
+                    if acc.sync_gradients and cfg.optim.max_grad_norm:
+                        grad_norm = acc.clip_grad_norm_(self.model.parameters(), cfg.optim.max_grad_norm)
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                for k in sums:
+                    if k in out:
+                        sums[k] += float(out[k])
+            self.scheduler.step()
+            self.step += 1
+            self._log(sums, n_tok, grad_norm, time.perf_counter() - t0)
+            if t.save_every and self.step % t.save_every == 0 and self.step < t.max_steps:
+                self.save_checkpoint()
+        return self.history
+
+    def _log(self, sums: dict[str, float], n_tok: float, grad_norm: Any, dt: float) -> None:
+        acc, t = self.accelerator, self.cfg.train
+        red = acc.reduce(torch.tensor([sums[k] for k in ("sft_sum", "v2v", "t2v", "v2t")], device=acc.device),
+                         reduction="sum").tolist()
+        vals = {"sft": red[0] / max(n_tok, 1.0)}
+        if self.use_cl:
+            denom = t.grad_accum * acc.num_processes
+            vals.update({k: red[i + 1] / denom for i, k in enumerate(("v2v", "t2v", "v2t"))})
+            vals["contrastive"] = vals["v2v"] + vals["t2v"] + vals["v2t"]
+        vals["loss"] = vals["sft"] + (self.cfg.contrastive.weight * vals["contrastive"] if self.use_cl else 0.0)
+        for g in self.optimizer.param_groups:
+            vals[f"lr_{g.get('name', 'group')}"] = float(g["lr"])
+        if grad_norm is not None:
+            vals["grad_norm"] = float(grad_norm)
+        vals.update({"answer_tokens": n_tok, "step_time_s": dt})
+        self.history.append(vals)
+        if self.step % max(1, t.log_every) == 0 or self.step == t.max_steps:
+            self.logger.log(self.step, vals)
+            acc.print(f"step {self.step}/{t.max_steps} " + " ".join(
+                f"{k}={vals[k]:.4f}" for k in ("loss", "sft", "v2v", "t2v", "v2t") if k in vals))
+
+    # -- save ----------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        from vpbench.provenance import environment
+
+        return {"config": self.cfg.to_dict(), "manifest_sha256": self.manifest_hash, "provenance": environment(),
+                "recipe": "recipes/sft_contrastive.py"}
+
+    def save_checkpoint(self) -> Path:
+        from vpbench.train.checkpoint import save_checkpoint
+
+        return save_checkpoint(self.accelerator, self.out, self.step, self._state())
+
+    def export(self) -> Path:
+        from vpbench.train.checkpoint import export_pretrained
+
+        return export_pretrained(self.accelerator, self.model, self.cfg.model.path, self.out / "export",
+                                 {**self._state(), "step": self.step})
+
+    def cleanup(self) -> None:
+        self.logger.close()
+        self.accelerator.end_training()
+
+
+def prepare_tiny(cfg: SFTConfig) -> None:
+    """Build the tiny random model and the synthetic manifest named by the config if absent."""
+    from vpbench.models.tiny_qwen import build_tiny_qwen
+    from vpbench.train.manifest import synth_sft_manifest
+
+    if not (Path(cfg.model.path) / "config.json").is_file():
+        build_tiny_qwen(Path(cfg.model.path), seed=cfg.train.seed, overwrite=True)
+    manifest = Path(cfg.data.manifest)
+    if not manifest.is_file():
+        made = synth_sft_manifest(manifest.parent, n_clips=8, seed=cfg.train.seed)
+        if made != manifest:
+            made.rename(manifest)
+
+
+def run(cfg: SFTConfig, *, save: bool = True) -> SFTContrastiveRecipe:
+    recipe = SFTContrastiveRecipe(cfg)
+    recipe.setup()
+    recipe.train()
+    if save:
+        recipe.save_checkpoint()
+        if cfg.train.export:
+            recipe.export()
+    recipe.cleanup()
+    return recipe
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", required=True, help="recipe YAML (recipes/configs/sft_contrastive/*.yaml)")
+    ap.add_argument("--prepare-tiny", action="store_true", help="build the tiny model + synthetic data if absent")
+    ap.add_argument("overrides", nargs="*", help="section.key=value, e.g. contrastive.blocks=[12,16]")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cfg = load_config(args.config, parse_assignments(args.overrides))
+    if args.prepare_tiny:
+        prepare_tiny(cfg)
+    run(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

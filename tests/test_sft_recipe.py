@@ -1,0 +1,335 @@
+"""Stage-1 recipe (SFT + intermediate-layer contrastive learning) on the tiny random Qwen2.5-VL.
+
+Golden losses: tests/golden/sft_tiny_losses.json. Re-record (after an intended change, with a note
+in the PR) with:
+
+    VPBENCH_RECORD_GOLDEN=1 HF_HUB_OFFLINE=1 .venv/bin/pytest tests/test_sft_recipe.py -k golden
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vpbench.errors import ConfigError, DataError
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_YAML = ROOT / "recipes" / "configs" / "sft_contrastive" / "tiny.yaml"
+GOLDEN = ROOT / "tests" / "golden" / "sft_tiny_losses.json"
+GOLDEN_STEPS = 4
+
+
+def _recipe_module():
+    spec = importlib.util.spec_from_file_location("sft_contrastive_recipe", ROOT / "recipes" / "sft_contrastive.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from vpbench.models.tiny_qwen import build_tiny_qwen
+    from vpbench.train.manifest import synth_sft_manifest
+
+    base = tmp_path_factory.mktemp("sft")
+    model_dir = build_tiny_qwen(base / "model", seed=0)
+    manifest = synth_sft_manifest(base / "data", n_clips=8, seed=0)
+    return {"base": base, "model": model_dir, "manifest": manifest, "recipe": _recipe_module()}
+
+
+def _cfg(env: dict, out: str, **over: object):
+    from vpbench.train.config import load_config
+
+    o = {"model.path": str(env["model"]), "data.manifest": str(env["manifest"]),
+         "train.output_dir": str(env["base"] / out), "train.save_every": 0, "train.max_steps": GOLDEN_STEPS}
+    o.update(over)
+    return load_config(TINY_YAML, o)
+
+
+def _batch(env: dict, model_dir: Path, n: int = 2, **data_over: object):
+    from transformers import AutoTokenizer
+
+    from vpbench.train.collate import collate_sft
+    from vpbench.train.contrastive import SpecialIds
+    from vpbench.train.data import SFTDataset
+    from vpbench.train.manifest import read_manifest
+
+    cfg = _cfg(env, "unused", **{f"data.{k}": v for k, v in data_over.items()})
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    ds = SFTDataset(read_manifest(env["manifest"]), cfg.data, model_dir, tok)
+    from transformers import Qwen2_5_VLConfig
+
+    ids = SpecialIds.from_model(Qwen2_5_VLConfig.from_pretrained(model_dir), tok)
+    return collate_sft([ds[i] for i in range(n)], ids, cfg.data.padding_side), ids, cfg
+
+
+def _model(env: dict, n_layers: int = 2):
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    c = Qwen2_5_VLConfig.from_pretrained(env["model"], attn_implementation="sdpa")
+    c.text_config.num_hidden_layers = n_layers
+    c.text_config.layer_types = ["full_attention"] * n_layers
+    torch.manual_seed(0)
+    return Qwen2_5_VLForConditionalGeneration(c)
+
+
+# -- the two passes ------------------------------------------------------------------------------
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_sft_pass_equals_hf_loss(env: dict, side: str) -> None:
+    from vpbench.train.config import ContrastiveConfig
+    from vpbench.train.model import SFTContrastiveModel
+
+    batch, ids, _ = _batch(env, env["model"], padding_side=side)
+    m = _model(env).eval()
+    w = SFTContrastiveModel(m, ContrastiveConfig(blocks=(1,)), ids).eval()
+    with torch.no_grad():
+        out = w(batch, passes=("sft",))
+        ref = m(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels,
+                pixel_values_videos=batch.pixel_values, video_grid_thw=batch.video_grid_thw,
+                second_per_grid_ts=batch.second_per_grid_ts)
+    assert out["n_tokens"].item() == batch.n_answer_tokens
+    assert (out["sft_sum"] / out["n_tokens"]).item() == pytest.approx(ref.loss.item(), rel=1e-5)
+
+
+def _grads_by_part(w) -> dict[str, bool]:
+    def has(mod) -> bool:
+        return any(p.grad is not None and p.grad.abs().sum() > 0 for p in mod.parameters())
+
+    inner = w.model.model
+    parts = {f"layer{i}": has(layer) for i, layer in enumerate(inner.language_model.layers)}
+    parts.update(norm=has(inner.language_model.norm), lm_head=has(w.model.lm_head), visual=has(inner.visual),
+                 embed=has(inner.language_model.embed_tokens), heads=has(w.heads))
+    return parts
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+@pytest.mark.parametrize("blocks", [(2,), (1, 2)])
+def test_contrastive_gradient_stops_at_block(env: dict, blocks: tuple, checkpointing: bool) -> None:
+    from vpbench.train.config import ContrastiveConfig
+    from vpbench.train.model import SFTContrastiveModel
+
+    batch, ids, _ = _batch(env, env["model"])
+    m = _model(env, n_layers=4)
+    if checkpointing:
+        m.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    w = SFTContrastiveModel(m, ContrastiveConfig(blocks=blocks, proj_dim=8, proj_hidden=16), ids).train()
+    torch.manual_seed(1)
+    out = w(batch, passes=("cl",))
+    assert "sft_sum" not in out and out["loss"].requires_grad
+    out["loss"].backward()
+    g = _grads_by_part(w)
+    assert g == {"layer0": True, "layer1": True, "layer2": False, "layer3": False, "norm": False,
+                 "lm_head": False, "visual": True, "embed": True, "heads": True}
+    # the full step also trains everything above the block (through the SFT pass)
+    w.zero_grad(set_to_none=True)
+    w(batch)["loss"].backward()
+    assert all(_grads_by_part(w).values())
+
+
+def test_segment_isolation_blocks_original_video(env: dict) -> None:
+    from vpbench.train.config import ContrastiveConfig
+    from vpbench.train.model import SFTContrastiveModel
+
+    batch, ids, _ = _batch(env, env["model"])
+    m = _model(env, n_layers=4).eval()
+    w = SFTContrastiveModel(m, ContrastiveConfig(blocks=(2,)), ids).eval()
+    n = batch.video_grid_thw.shape[0]
+    grid2 = batch.video_grid_thw.repeat_interleave(2, dim=0)
+    spgt2 = batch.second_per_grid_ts.repeat_interleave(2)
+    with torch.no_grad():
+        f = w.video_features(torch.cat([batch.pixel_values, batch.pixel_values_deg]),
+                             torch.cat([batch.video_grid_thw] * 2))
+        inter = [x for pair in zip(f[:n], f[n:]) for x in pair]
+        changed = [x + 1.0 if i % 2 == 0 else x for i, x in enumerate(inter)]  # alter Z_v only
+        g = {(iso, ch): w.encode_blocks(batch.cl, torch.cat(v), grid2, spgt2, iso)[2]
+             for iso in (True, False) for ch, v in (("same", inter), ("changed", changed))}
+        # 4D causal mask path == transformers' own 2D-mask path
+        lm = m.model.language_model
+        emb = w._embed(batch.cl.input_ids, torch.cat(inter))
+        pos = w._positions(batch.cl.input_ids, grid2, spgt2, batch.cl.attention_mask)
+        hs = lm(inputs_embeds=emb, attention_mask=batch.cl.attention_mask, position_ids=pos,
+                output_hidden_states=True).hidden_states[2]
+        rows = torch.arange(n)[:, None]
+    torch.testing.assert_close(g[(False, "same")], hs[rows, batch.cl.eos_positions], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(g[(True, "same")][:, 1], g[(True, "changed")][:, 1])  # h_v' blind to Z_v
+    assert not torch.allclose(g[(False, "same")][:, 1], g[(False, "changed")][:, 1])  # literal causal leaks
+    assert not torch.allclose(g[(True, "same")][:, 2], g[(True, "changed")][:, 2])  # h_t sees Z_v
+    assert not torch.allclose(g[(True, "same")][:, 0], g[(True, "changed")][:, 0])
+
+
+# -- the recipe ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def full(env: dict):
+    """The tiny config for 4 steps (dropout on), checkpoints at steps 2 and 4, export at the end."""
+    return env["recipe"].run(_cfg(env, "full", **{"train.save_every": 2}))
+
+
+def test_golden_loss_curve(full) -> None:
+    rec = full
+    keys = ("loss", "sft", "v2v", "t2v", "v2t")
+    got = {k: [round(h[k], 6) for h in rec.history] for k in keys}
+    if os.environ.get("VPBENCH_RECORD_GOLDEN"):
+        import transformers
+
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(json.dumps({
+            "command": "VPBENCH_RECORD_GOLDEN=1 HF_HUB_OFFLINE=1 .venv/bin/pytest tests/test_sft_recipe.py -k golden",
+            "config": "recipes/configs/sft_contrastive/tiny.yaml (paths in a tmp dir, train.max_steps=4, "
+                      "train.save_every=2); tiny model build_tiny_qwen(seed=0); synth_sft_manifest(8 clips, seed=0)",
+            "tolerance": {"rel": 2e-3, "abs": 1e-4},
+            "env": {"torch": torch.__version__, "transformers": transformers.__version__},
+            "steps": GOLDEN_STEPS, **got}, indent=2) + "\n")
+    want = json.loads(GOLDEN.read_text())
+    tol = want["tolerance"]
+    for k in keys:
+        assert got[k] == pytest.approx(want[k], rel=tol["rel"], abs=tol["abs"]), k
+    assert got["loss"][-1] < got["loss"][0]
+
+
+def _run_capture(env: dict, out: str, **over: object):
+    """Set up the recipe, record the gradients the optimiser sees, train, return (recipe, grads)."""
+    mod = env["recipe"]
+    rec = mod.SFTContrastiveRecipe(_cfg(env, out, **over))
+    rec.setup()
+    grads: list[list[torch.Tensor]] = []
+    rec.optimizer.optimizer.register_step_pre_hook(
+        lambda opt, a, k: grads.append([p.grad.detach().clone() for g in opt.param_groups for p in g["params"]]))
+    rec.train()
+    rec.cleanup()
+    return rec, grads
+
+
+def test_batch_split_invariance_without_contrastive(env: dict) -> None:
+    # Ablation B (no contrastive term, hence no dropout). SFT CE is normalised by the answer tokens
+    # of the whole step, so 4x1 == 2x2 although the examples have different answer lengths. (The
+    # contrastive term is not split-invariant: its negatives are the micro-batch.)
+    over = {"contrastive.enabled": False, "train.max_steps": 1, "model.gradient_checkpointing": False}
+    a, ga = _run_capture(env, "inv_a", **over, **{"train.batch_size": 4, "train.grad_accum": 1})
+    b, gb = _run_capture(env, "inv_b", **over, **{"train.batch_size": 2, "train.grad_accum": 2})
+    assert a.history[0]["answer_tokens"] == b.history[0]["answer_tokens"]
+    assert a.history[0]["sft"] == pytest.approx(b.history[0]["sft"], rel=1e-6)
+    for x, y in zip(ga[0], gb[0]):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-7)
+    # Adam's first step is ~lr*sign(g): the gradient check above is the sharp one; params may differ
+    # where |g| ~ eps (float summation order), hence the looser atol (lr is 1e-3)
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=5e-5)
+
+
+def test_resume_reproduces_uninterrupted_run(env: dict, full) -> None:
+    ckpt = env["base"] / "full" / "checkpoints" / "step_2"
+    part = env["recipe"].SFTContrastiveRecipe(_cfg(env, "resumed", **{"train.resume_from": str(ckpt)}))
+    part.setup()
+    assert part.step == 2
+    part.train()
+    part.cleanup()
+    for h_full, h_res in zip(full.history[2:], part.history):
+        for k in ("loss", "sft", "v2v", "t2v", "v2t"):
+            assert h_res[k] == pytest.approx(h_full[k], rel=1e-6, abs=1e-7), k
+    for p, q in zip(full.model.parameters(), part.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_export_is_a_plain_qwen_checkpoint(env: dict, full) -> None:
+    from safetensors import safe_open
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    exp = env["base"] / "full" / "export"
+    with safe_open(str(exp / "model.safetensors"), "pt") as f:
+        assert not [k for k in f.keys() if "heads" in k]
+    loaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(exp)
+    trained = full.accelerator.unwrap_model(full.model).model.state_dict()
+    for k, v in loaded.state_dict().items():
+        torch.testing.assert_close(v, trained[k])
+    meta = json.loads((exp / "vpbench_train.json").read_text())
+    assert meta["step"] == 4 and meta["heads_dropped"] and len(meta["manifest_sha256"]) == 64
+    assert meta["config"]["contrastive"]["weight"] == 0.1
+    assert (env["base"] / "full" / "metrics.jsonl").read_text().count("\n") == 4
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_match_one_process(env: dict) -> None:
+    """2 processes × batch 1 × accum 2 (DDP over gloo, negatives gathered across processes) ≡
+    1 process × batch 2 × accum 2: same examples per micro-batch, same negatives. Dropout off (the
+    processes draw their own masks). Also checks the lr groups survive DDP wrapping."""
+    import subprocess
+
+    from safetensors.torch import load_file
+
+    over = {"contrastive.visual_dropout": 0.0, "train.max_steps": 2, "model.gradient_checkpointing": False}
+    env["recipe"].run(_cfg(env, "one", **over))
+    args = [f"{k}={v}" for k, v in {**over, "model.path": env["model"], "data.manifest": env["manifest"],
+                                    "train.output_dir": env["base"] / "two", "train.batch_size": 1,
+                                    "train.save_every": 0}.items()]
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                    str(ROOT / "recipes" / "sft_contrastive.py"), "--config", str(TINY_YAML), *args],
+                   check=True, cwd=ROOT, env={**os.environ, "ACCELERATE_USE_CPU": "1"}, timeout=300)
+    one, two = (load_file(str(env["base"] / d / "export" / "model.safetensors")) for d in ("one", "two"))
+    for k in one:
+        torch.testing.assert_close(one[k], two[k], rtol=1e-4, atol=5e-5)  # Adam ~ lr*sign(g) where |g| ~ eps
+    logs = [json.loads(x) for x in (env["base"] / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert logs[-1]["lr_model_decay"] == 1e-3 and logs[-1]["lr_heads_decay"] == 1e-2
+    ref = [json.loads(x) for x in (env["base"] / "one" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["v2v"] for r in logs] == pytest.approx([r["v2v"] for r in ref], rel=1e-5)
+
+
+# -- config and manifest -------------------------------------------------------------------------
+def test_shipped_configs_load_strictly() -> None:
+    from vpbench.train.config import load_config
+
+    for name, block in (("qwen2_5_vl_7b.yaml", (16,)), ("qwen2_5_vl_3b.yaml", (16,)), ("tiny.yaml", (1,))):
+        path = TINY_YAML.parent / name
+        first = path.read_text().splitlines()[0]
+        assert first.startswith("# Run"), f"{name} must open with the command that runs it"
+        cfg = load_config(path)
+        assert cfg.contrastive.blocks == block and cfg.contrastive.weight == 0.1
+    big = load_config(TINY_YAML.parent / "qwen2_5_vl_7b.yaml")
+    assert big.train.batch_size * big.train.grad_accum * 8 == 16  # the paper's global batch on 8 GPUs
+    with pytest.raises(ConfigError, match="did you mean 'blocks'"):
+        load_config(TINY_YAML, {"contrastive.block": "[2]"})
+    abl = load_config(TINY_YAML, {"contrastive.enabled": "false", "data.scorer": "random",
+                                  "data.key_frames": "scorer", "contrastive.blocks": "[1, 1]", "data.fps": "2"})
+    assert (abl.contrastive.enabled, abl.data.scorer, abl.data.fps) == (False, "random", 2.0)
+
+
+def test_manifest_errors_name_line_and_fix(tmp_path: Path) -> None:
+    from vpbench.train.manifest import read_manifest
+
+    rec = {"id": "a", "video": "x.mp4", "prompt": "p", "answer": "y", "keywords": ["k"]}
+    p = tmp_path / "m.jsonl"
+    p.write_text(json.dumps({**rec, "keyframes": [1]}) + "\n")
+    with pytest.raises(DataError, match=r"m.jsonl:1 \(id 'a'\): unknown key 'keyframes' \(did you mean 'key_frames'"):
+        read_manifest(p)
+    p.write_text(json.dumps(rec) + "\n" + json.dumps(rec) + "\n")
+    with pytest.raises(DataError, match="duplicate id"):
+        read_manifest(p)
+    p.write_text(json.dumps({**rec, "key_frames": [5], "n_frames": 4}) + "\n")
+    with pytest.raises(DataError, match="out of range"):
+        read_manifest(p)
+    p.write_text(json.dumps(rec) + "\n")
+    assert read_manifest(p)[0].video == str(tmp_path / "x.mp4")
+
+
+def test_exported_model_runs_under_vpbench_run(env: dict, full, tmp_path: Path) -> None:
+    """The trained tiny checkpoint is evaluated by the harness like any Qwen2.5-VL dir, and the eval
+    manifest carries the training provenance saved beside it."""
+    from vpbench import cli
+    from vpbench.synth.motionbench import synth_motionbench
+
+    exp = env["base"] / "full" / "export"
+    synth_motionbench(tmp_path / "mb", seed=1, n_videos=2)
+    out = tmp_path / "eval"
+    assert cli.main(["run", "--model", str(exp), "--tasks", "motionbench", "--data-root", str(tmp_path / "mb"),
+                     "--output", str(out), "--device", "cpu", "--set", "protocol.max_new_tokens=2"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["training"]["step"] == 4
+    assert manifest["tasks"]["motionbench"]["n_evaluated"] >= 2
