@@ -237,7 +237,7 @@ def corenlp_dir(explicit: Path | None = None) -> Path:
     where = explicit if explicit is not None else (Path(os.environ[CORENLP_ENV]) if os.environ.get(CORENLP_ENV) else None)
     if where is None:
         raise MetricUnavailable(
-            f"SPICE needs Stanford CoreNLP 3.6.0: set ${CORENLP_ENV} (or metrics.corenlp_dir) to a folder "
+            f"SPICE needs Stanford CoreNLP 3.6.0: set ${CORENLP_ENV} to a folder "
             f"holding {' and '.join(CORENLP_JARS)} (from stanford-corenlp-full-2015-12-09.zip)."
         )
     missing = [j for j in CORENLP_JARS if not (Path(where) / j).is_file()]
@@ -305,7 +305,7 @@ def comet_checkpoint(explicit: Path | None = None) -> Path:
     """``checkpoints/model.ckpt`` from ``explicit`` or ``$VPBENCH_COMET_CKPT`` (a .ckpt or its model dir)."""
     raw = explicit if explicit is not None else (Path(os.environ[COMET_ENV]) if os.environ.get(COMET_ENV) else None)
     hint = ("COMET needs the Unbabel/wmt22-comet-da checkpoint: set "
-            f"${COMET_ENV} (or metrics.comet_ckpt) to its folder or to its checkpoints/model.ckpt")
+            f"${COMET_ENV} to its folder or to its checkpoints/model.ckpt")
     if raw is None:
         raise MetricUnavailable(hint + ".")
     path = Path(raw)
