@@ -15,13 +15,28 @@ from typing import Any, Callable, Mapping, Sequence
 from vpbench.errors import ConfigError
 from vpbench.config import suggest
 from vpbench.protocol import Protocol
-from vpbench.types import Message, MetricResult, Record, Sample
+from vpbench.types import Message, MetricResult, Part, Record, Sample
 
 ParseFn = Callable[[str, tuple[str, ...], Mapping[str, Any]], "str | None"]
 """(raw response, options, sample meta) -> parsed answer or None when nothing parses."""
 
 ScoreFn = Callable[["str | None", str, Mapping[str, Any]], Mapping[str, float]]
 """(parsed answer or None, reference answer, sample meta) -> per-sample scores, e.g. {"acc": 1.0}."""
+
+
+def chat_messages(text: str, protocol: Protocol, *, video_first: bool = True,
+                  prefill: str | None = None) -> tuple[Message, ...]:
+    """The single-turn chat of a video task: the protocol's system prompt (if any), one user turn
+    holding the video and the text in the benchmark's official order, and optionally a pre-filled
+    assistant turn that the model continues (e.g. MVBench's "Best option:(")."""
+    parts = (Part("video"), Part("text", text)) if video_first else (Part("text", text), Part("video"))
+    msgs: list[Message] = []
+    if protocol.system_prompt:
+        msgs.append(Message("system", (Part("text", protocol.system_prompt),)))
+    msgs.append(Message("user", parts))
+    if prefill:
+        msgs.append(Message("assistant", (Part("text", prefill),)))
+    return tuple(msgs)
 
 
 @dataclass(frozen=True)

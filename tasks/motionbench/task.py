@@ -17,8 +17,8 @@ from typing import Any, Mapping, Sequence
 from vpbench.errors import DataError
 from vpbench.metrics.aggregate import group_metrics, mean_metric, scorable
 from vpbench.protocol import Protocol
-from vpbench.task import Aggregation, StatsOptions, Task
-from vpbench.types import Message, Part, Record, Sample, VideoRef
+from vpbench.task import Aggregation, StatsOptions, Task, chat_messages
+from vpbench.types import Message, Record, Sample, VideoRef
 
 from .parse import PARSERS
 
@@ -100,11 +100,7 @@ def load_samples(root: Path) -> list[Sample]:
 def build_messages(sample: Sample, protocol: Protocol) -> tuple[Message, ...]:
     stem, options = split_question(sample.question)
     text = protocol.prompt_template.format(stem=stem, options="\n".join(options), question=sample.question).strip()
-    msgs: list[Message] = []
-    if protocol.system_prompt:
-        msgs.append(Message("system", (Part("text", protocol.system_prompt),)))
-    msgs.append(Message("user", (Part("video"), Part("text", text))))
-    return tuple(msgs)
+    return chat_messages(text, protocol)
 
 
 def score(parsed: str | None, answer: str, meta: Mapping[str, Any]) -> dict[str, float]:

@@ -31,8 +31,8 @@ from vpbench.hashing import stable_hash
 from vpbench.metrics.aggregate import group_metrics, mean_metric, scorable
 from vpbench.parsers.mvbench import PARSERS, strip_reasoning_tags
 from vpbench.protocol import Protocol
-from vpbench.task import Aggregation, StatsOptions, Task
-from vpbench.types import Message, Part, Record, Sample, VideoRef
+from vpbench.task import Aggregation, StatsOptions, Task, chat_messages
+from vpbench.types import Message, Record, Sample, VideoRef
 
 VIDEO_DIR = "video"
 FALLBACK_DIR = "data0613"
@@ -193,13 +193,7 @@ def build_messages(sample: Sample, protocol: Protocol) -> tuple[Message, ...]:
     options = "\n".join(f"({LETTERS[j]}) {c}" for j, c in enumerate(cands))
     text = protocol.prompt_template.format(question=sample.question, options=options)
     user, _, prefill = text.partition(PREFILL_MARK)
-    msgs: list[Message] = []
-    if protocol.system_prompt:
-        msgs.append(Message("system", (Part("text", protocol.system_prompt),)))
-    msgs.append(Message("user", (Part("video"), Part("text", user))))
-    if prefill:
-        msgs.append(Message("assistant", (Part("text", prefill),)))
-    return tuple(msgs)
+    return chat_messages(user, protocol, prefill=prefill or None)
 
 
 # -- scoring -----------------------------------------------------------------------------------

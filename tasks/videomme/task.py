@@ -23,8 +23,8 @@ from vpbench.errors import DataError
 from vpbench.metrics.aggregate import group_metrics, mean_metric, scorable
 from vpbench.parsers.videomme import PARSERS
 from vpbench.protocol import Protocol
-from vpbench.task import Aggregation, StatsOptions, Task
-from vpbench.types import Message, Part, Record, Sample, VideoRef
+from vpbench.task import Aggregation, StatsOptions, Task, chat_messages
+from vpbench.types import Message, Record, Sample, VideoRef
 
 PARQUET = "videomme/test-00000-of-00001.parquet"
 VIDEO_DIR = "data"
@@ -124,11 +124,7 @@ def load_samples(root: Path) -> list[Sample]:
 def build_messages(sample: Sample, protocol: Protocol) -> tuple[Message, ...]:
     """Template fields: ``{question}``, ``{options}`` (the official "A. …" lines, one per line)."""
     text = protocol.prompt_template.format(question=sample.question, options="\n".join(sample.options))
-    msgs: list[Message] = []
-    if protocol.system_prompt:
-        msgs.append(Message("system", (Part("text", protocol.system_prompt),)))
-    msgs.append(Message("user", (Part("video"), Part("text", text))))
-    return tuple(msgs)
+    return chat_messages(text, protocol)
 
 
 def score(parsed: str | None, answer: str, meta: Mapping[str, Any]) -> dict[str, float]:

@@ -86,7 +86,7 @@ def synth_videommmu(out_dir: str | Path, seed: int = 0) -> Path:
         rows["Comprehension"].append({"id": oid, "question": f"Using the rule taught in the lecture ({topic.lower()}), "
                                       f"what is the result for a = {comp[0]} and b = {comp[1]}?",
                                       "options": opts, "answer": ans})
-        question = f"<image 1> Apply the lecture's rule to the values a and b shown in the image. What is the result?"
+        question = "<image 1> Apply the lecture's rule to the values a and b shown in the image. What is the result?"
         if n == 1:
             rows["Adaptation"].append({"id": oid, "question": question, "options": [], "answer": str(fn(*quiz)),
                                        "question_type": "open"})

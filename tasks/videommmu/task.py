@@ -31,8 +31,8 @@ from vpbench.metrics.aggregate import group_metrics, macro_metric, mean_metric, 
 from vpbench.metrics.videommmu import delta_knowledge, knowledge_transitions  # noqa: F401  (re-exported)
 from vpbench.parsers.videommmu import API_ERROR, PARSERS, is_correct
 from vpbench.protocol import Protocol
-from vpbench.task import Aggregation, StatsOptions, Task
-from vpbench.types import Message, Part, Record, Sample, VideoRef
+from vpbench.task import Aggregation, StatsOptions, Task, chat_messages
+from vpbench.types import Message, Record, Sample, VideoRef
 
 TRACKS = ("Perception", "Comprehension", "Adaptation")
 PARQUET = "test-00000-of-00001.parquet"
@@ -160,11 +160,7 @@ def prompt_fields(sample: Sample) -> dict[str, str]:
 
 def build_messages(sample: Sample, protocol: Protocol) -> tuple[Message, ...]:
     text = protocol.prompt_template.format(**prompt_fields(sample))
-    msgs: list[Message] = []
-    if protocol.system_prompt:
-        msgs.append(Message("system", (Part("text", protocol.system_prompt),)))
-    msgs.append(Message("user", (Part("video"), Part("text", text))))
-    return tuple(msgs)
+    return chat_messages(text, protocol)
 
 
 def score(parsed: str | None, answer: str, meta: Mapping[str, Any]) -> dict[str, float]:

@@ -29,8 +29,8 @@ from vpbench.metrics.vsi import (
 )
 from vpbench.parsers.vsibench import PARSERS, option_letters
 from vpbench.protocol import Protocol
-from vpbench.task import Aggregation, StatsOptions, Task
-from vpbench.types import Message, MetricResult, Part, Record, Sample, VideoRef
+from vpbench.task import Aggregation, StatsOptions, Task, chat_messages
+from vpbench.types import Message, MetricResult, Record, Sample, VideoRef
 
 PARQUET = "test-00000-of-00001.parquet"
 JSONL = "test.jsonl"
@@ -131,11 +131,7 @@ def prompt_fields(sample: Sample) -> dict[str, str]:
 
 def build_messages(sample: Sample, protocol: Protocol) -> tuple[Message, ...]:
     text = protocol.prompt_template.format(**prompt_fields(sample))
-    msgs: list[Message] = []
-    if protocol.system_prompt:
-        msgs.append(Message("system", (Part("text", protocol.system_prompt),)))
-    msgs.append(Message("user", (Part("video"), Part("text", text))))
-    return tuple(msgs)
+    return chat_messages(text, protocol)
 
 
 def score(parsed: str | None, answer: str, meta: Mapping[str, Any]) -> dict[str, float]:

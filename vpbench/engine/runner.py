@@ -16,7 +16,6 @@ from typing import Any, Callable, Mapping, Sequence
 from vpbench.engine import preflight as pf
 from vpbench.engine.cache import ResponseCache
 from vpbench.engine.gap import Transform
-from vpbench.engine.overrides import ResolvedOverrides
 from vpbench.engine.progress import phase
 from vpbench.engine.records import RecordStore
 from vpbench.engine.requests import build_request, sample_set_hash
