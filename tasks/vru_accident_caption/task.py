@@ -24,8 +24,8 @@ from vpbench.errors import DataError, MetricUnavailable
 from vpbench.metrics.aggregate import group_metrics, mean_metric, scorable
 from vpbench.parsers.vru import CAPTION_DEFAULT_PARSER, CAPTION_PARSERS
 from vpbench.protocol import Protocol
-from vpbench.task import Aggregation, StatsOptions, Task
-from vpbench.types import Message, MetricResult, Part, Record, Sample, VideoRef
+from vpbench.task import Aggregation, StatsOptions, Task, chat_messages
+from vpbench.types import Message, MetricResult, Record, Sample, VideoRef
 
 NAME = "vru_accident_caption"
 SOURCES = ("CAP_DATA", "DADA_2000", "DoTA", "MANUAL_DATA")
@@ -93,11 +93,7 @@ def load_samples(root: Path) -> list[Sample]:
 
 def build_messages(sample: Sample, protocol: Protocol) -> tuple[Message, ...]:
     text = protocol.prompt_template.format(question=sample.question)
-    msgs: list[Message] = []
-    if protocol.system_prompt:
-        msgs.append(Message("system", (Part("text", protocol.system_prompt),)))
-    msgs.append(Message("user", (Part("text", text), Part("video"))))
-    return tuple(msgs)
+    return chat_messages(text, protocol, video_first=False)  # official order for Qwen: [text, video]
 
 
 def score(parsed: str | None, answer: str, meta: Mapping[str, Any]) -> dict[str, float]:
@@ -208,6 +204,13 @@ def official_caption_replay(model_dir: Path, data_root: Path, out_file: Path) ->
     return len(pairs)
 
 
+def _synth(out: Path, seed: int) -> None:
+    """Generated data in the official layout (2 clips per source): see tasks/vru_accident_vqa/synth.py."""
+    from ..vru_accident_vqa.synth import synth_vru
+
+    synth_vru(out, seed)
+
+
 TASK = Task(
     name=NAME,
     version="1.0",
@@ -223,4 +226,5 @@ TASK = Task(
     primary_metric="METEOR",
     annotation_files=tuple(caption_file(s) for s in SOURCES),
     video_dir="",
+    synth=_synth,
 )

@@ -21,8 +21,8 @@ from vpbench.errors import DataError
 from vpbench.metrics.aggregate import group_metrics, macro_metric, mean_metric, scorable
 from vpbench.parsers.vru import VQA_DEFAULT_PARSER, VQA_PARSERS
 from vpbench.protocol import Protocol
-from vpbench.task import Aggregation, StatsOptions, Task
-from vpbench.types import Message, Part, Record, Sample, VideoRef
+from vpbench.task import Aggregation, StatsOptions, Task, chat_messages
+from vpbench.types import Message, Record, Sample, VideoRef
 
 NAME = "vru_accident_vqa"
 SOURCES = ("CAP_DATA", "DADA_2000", "DoTA", "MANUAL_DATA")
@@ -101,11 +101,7 @@ def load_samples(root: Path) -> list[Sample]:
 def build_messages(sample: Sample, protocol: Protocol) -> tuple[Message, ...]:
     """User message [text, video]; text = template(question, options) — official: question + " " + options."""
     text = protocol.prompt_template.format(question=sample.question, options=sample.meta["options_text"])
-    msgs: list[Message] = []
-    if protocol.system_prompt:
-        msgs.append(Message("system", (Part("text", protocol.system_prompt),)))
-    msgs.append(Message("user", (Part("text", text), Part("video"))))
-    return tuple(msgs)
+    return chat_messages(text, protocol, video_first=False)  # official order for Qwen: [text, video]
 
 
 def score(parsed: str | None, answer: str, meta: Mapping[str, Any]) -> dict[str, float]:
@@ -166,6 +162,13 @@ def official_vqa_replay(model_dir: Path, out_file: Path) -> int:
     return len(preds)
 
 
+def _synth(out: Path, seed: int) -> None:
+    """Generated data in the official layout (2 clips per source): see tasks/vru_accident_vqa/synth.py."""
+    from .synth import synth_vru
+
+    synth_vru(out, seed)
+
+
 TASK = Task(
     name=NAME,
     version="1.0",
@@ -181,5 +184,6 @@ TASK = Task(
     primary_metric="Average",
     annotation_files=tuple(annotation_file(s) for s in SOURCES),
     video_dir="",
+    synth=_synth,
     chance_level=0.25,
 )
