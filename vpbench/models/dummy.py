@@ -18,14 +18,15 @@ from vpbench.types import Response
 NO_OPTION_TEXT = "A vehicle moves along the road."
 
 
-def option_label(option: str) -> str:
-    """'B. a cat' → 'B'; '(C) dog' → 'C'; otherwise the option itself."""
+def option_label(option: str, index: int) -> str:
+    """'B. a cat' → 'B'; '(C) dog' → 'C'; an unlabelled option (VideoMMMU stores bare texts) gets
+    the letter of its position, as the benchmark's prompt shows it."""
     s = option.strip().lstrip("(")
     for sep in (".", ")", ":"):
         head, found, _ = s.partition(sep)
-        if found and 0 < len(head.strip()) <= 2:
+        if found and 0 < len(head.strip()) <= 2 and head.strip().isalpha():
             return head.strip()
-    return option
+    return chr(ord("A") + index)
 
 
 class DummyBackend:
@@ -49,9 +50,10 @@ class DummyBackend:
         if not options:
             return NO_OPTION_TEXT
         if self.kind == "first":
-            return option_label(options[0])
+            return option_label(options[0], 0)
         digest = hashlib.sha256(f"{self.seed}\0{sample_id}".encode()).digest()
-        return option_label(random.Random(digest).choice(options))
+        i = random.Random(digest).randrange(len(options))
+        return option_label(options[i], i)
 
     def generate(self, batch: Sequence[Prepared]) -> list[Response]:
         return [Response(p.request.sample_id, self._answer(p.request.sample_id, p.request.options),
