@@ -126,7 +126,7 @@ def test_blip2_errors(blip2_dir, frames, tmp_path):
 # -------------------------------------------------------------------------------------------------- clip
 def test_clip_scores_are_cosines_to_mean_keyword(tmp_path, frames):
     import torch
-    from transformers import AutoTokenizer, CLIPModel
+    from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 
     from vpbench.keyframes.tiny_blip2 import build_tiny_clip
 
@@ -136,13 +136,17 @@ def test_clip_scores_are_cosines_to_mean_keyword(tmp_path, frames):
     s = scorer.score(frames, kws)
     assert s.shape == (7,) and np.all(np.abs(s) <= 1 + 1e-9)
 
+    # reference: CLIPModel's own forward, whose text_embeds / image_embeds are the L2-normalised projections
+    # (the same on transformers 4.x and 5.x, unlike the return type of get_*_features)
     model = CLIPModel.from_pretrained(d).eval()
     tok = AutoTokenizer.from_pretrained(d)
     with torch.no_grad():
         enc = tok(kws, padding=True, return_tensors="pt")
-        t = model.get_text_features(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
-    t = t.numpy().astype(np.float64)
+        pix = AutoImageProcessor.from_pretrained(d)(images=list(frames), return_tensors="pt")["pixel_values"]
+        ref = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], pixel_values=pix)
+    t = ref.text_embeds.numpy().astype(np.float64)
     t /= np.linalg.norm(t, axis=1, keepdims=True)
     kbar = t.mean(0) / np.linalg.norm(t.mean(0))
     img = scorer.embed_frames(frames)
+    np.testing.assert_allclose(img, ref.image_embeds.numpy().astype(np.float64), rtol=0, atol=1e-6)
     assert s == pytest.approx(img @ kbar, abs=1e-6)

@@ -8,6 +8,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -77,24 +78,53 @@ def test_batched_greedy_is_deterministic_and_equals_unbatched(backend: HFQwenVLB
     assert len({r.n_input_tokens for r in first}) > 1
 
 
+def _hf_video(frames: np.ndarray) -> dict[str, np.ndarray]:
+    """``Qwen2VLImageProcessor``'s video patchify (no resize). 4.x: its ``videos=`` path. 5.x dropped that path
+    (the video processor needs torchvision): HF processes each frame as an image (the frame repeated over the
+    temporal axis) and we regroup consecutive frames into temporal patches; tests/test_qwen_inputs.py checks on
+    4.x that this regrouping equals the ``videos=`` output exactly."""
+    import transformers
+    from transformers import Qwen2VLImageProcessor
+
+    proc = Qwen2VLImageProcessor()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if int(transformers.__version__.split(".")[0]) < 5:
+            out = proc(images=None, videos=[list(frames)], do_resize=False, return_tensors="np")
+            return {"pixel_values_videos": out["pixel_values_videos"], "video_grid_thw": out["video_grid_thw"]}
+        tps, p = proc.temporal_patch_size, proc.patch_size
+        if len(frames) % tps:  # HF pads a video by repeating its last frame
+            frames = np.concatenate([frames] + [frames[-1:]] * (tps - len(frames) % tps))
+        img = proc(images=list(frames), do_resize=False, return_tensors="np")
+    (_, gh, gw), t = img["image_grid_thw"][0], len(frames)
+    per = img["pixel_values"].reshape(t // tps, tps, gh * gw, 3, tps, p, p)[:, :, :, :, 0]
+    pv = per.transpose(0, 2, 3, 1, 4, 5).reshape(t // tps * gh * gw, 3 * tps * p * p)
+    return {"pixel_values_videos": pv, "video_grid_thw": np.array([[t // tps, gh, gw]], dtype=np.int64)}
+
+
 def _reference(backend: HFQwenVLBackend, prep: Prepared, spg: float) -> tuple[dict, str, int]:
     """The same request through transformers' own pieces: slow image processor + chat template +
     plain ``model.generate``; returns (model inputs, text, n_new_tokens)."""
     import torch
-    from transformers import Qwen2VLImageProcessor
 
     tok, model = backend.tokenizer, backend.model
     question = prep.request.messages[-1].parts[1].text
     conv = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
     text = tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        vid = Qwen2VLImageProcessor()(images=None, videos=[list(prep.frames.array)], do_resize=False,
-                                      return_tensors="pt")
+    vid = {k: torch.from_numpy(v) for k, v in _hf_video(prep.frames.array).items()}
     n_vid = int(vid["video_grid_thw"].prod()) // 4
     enc = tok(text.replace("<|video_pad|>", "<|video_pad|>" * n_vid), return_tensors="pt")
     inputs = {**enc, "pixel_values_videos": vid["pixel_values_videos"], "video_grid_thw": vid["video_grid_thw"],
               "second_per_grid_ts": torch.tensor([spg])}
+    try:  # transformers 5.x: the Qwen2.5-VL processor also returns mm_token_type_ids (the 3D-rope trigger)
+        from transformers.processing_utils import ProcessorMixin
+
+        ids_of = SimpleNamespace(image_token_ids=[model.config.image_token_id],
+                                 video_token_ids=[model.config.video_token_id], audio_token_ids=[])
+        inputs["mm_token_type_ids"] = torch.tensor(
+            ProcessorMixin.create_mm_token_type_ids(ids_of, enc["input_ids"].tolist()))
+    except AttributeError:  # 4.x: no such input
+        pass
     with torch.inference_mode():
         out = model.generate(**inputs, do_sample=False, max_new_tokens=prep.request.max_new_tokens)
     new = out[0, enc["input_ids"].shape[1]:].tolist()
@@ -126,13 +156,42 @@ def test_matches_transformers_reference_pipeline(backend: HFQwenVLBackend, sourc
     assert (got.text, got.n_input_tokens, got.n_output_tokens) == (text, ref_inputs["input_ids"].shape[1], n_new)
 
 
+def test_video_tokens_get_3d_rope_positions(backend: HFQwenVLBackend):
+    """The backend's inputs make the model use Qwen2.5-VL's 3D (MRoPE) positions, written out by hand here.
+    (transformers 5.x silently falls back to 1D text positions when ``mm_token_type_ids`` is missing.)"""
+    import torch
+
+    model = backend.model
+    assert model.config.vision_config.tokens_per_second == 2
+    prep = video_prep("p", (4, 56, 84), 3, "Q")  # 2 fps -> 1 s per temporal patch; grid (2, 4, 6)
+    ours = backend.model_inputs([prep])
+    assert ours["second_per_grid_ts"].tolist() == [1.0] and ours["video_grid_thw"].tolist() == [[2, 4, 6]]
+    ids = ours["input_ids"][0]
+    vid = (ids == model.config.video_token_id).nonzero().flatten()
+    s, n = int(vid[0]), len(ids)
+    assert vid.tolist() == list(range(s, s + 12))  # 2 x (4/2) x (6/2) merged tokens, contiguous
+    # text: 0..s-1 | video: t = s + 2*1*[0, 1] (tokens_per_second * seconds per patch), h = s + [0, 1],
+    # w = s + [0, 1, 2], row-major | text after the video: max video position + 1 = s + 3 onwards
+    t = [s + 2 * k for k in (0, 1) for _ in range(6)]
+    h = [s + r for _ in (0, 1) for r in (0, 1) for _ in range(3)]
+    w = [s + c for _ in range(4) for c in (0, 1, 2)]
+    after = list(range(s + 3, s + 3 + n - s - 12))
+    pos = torch.tensor([list(range(s)) + axis + after for axis in (t, h, w)])[:, None, :]
+    with torch.inference_mode():
+        got = model(**ours).logits
+        want = model(**ours, position_ids=pos).logits
+        flat = model(**ours, position_ids=torch.arange(n).expand(3, 1, n)).logits
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    assert (got - flat).abs().max() > 1e-3  # the positions matter on this model: the check can fail
+
+
 def test_token_counts(backend: HFQwenVLBackend):
     tok = backend.tokenizer
     prep = video_prep("n", (4, 56, 56), 0, "Q", max_new_tokens=5)
     [r] = backend.generate([prep])
     base = tok.apply_chat_template(
         [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Q"}]}],
-        tokenize=True, add_generation_prompt=True)
+        tokenize=True, add_generation_prompt=True, return_dict=False)  # 5.x defaults to a BatchEncoding
     # grid (2, 4, 4) -> 32 patches -> 8 video tokens replace the single <|video_pad|>
     assert r.n_input_tokens == len(base) - 1 + 8
     assert r.n_output_tokens == 5 and r.finish_reason == "length"

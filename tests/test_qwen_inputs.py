@@ -1,4 +1,4 @@
-"""Qwen2.5-VL input preparation against transformers' own (slow, torchvision-free) processor."""
+"""Qwen2.5-VL input preparation against transformers' own (slow/PIL, torchvision-free) image processor."""
 
 from __future__ import annotations
 
@@ -28,13 +28,36 @@ from vpbench.types import Frames, Message, Part
 
 
 def _hf_video(frames: np.ndarray, **kw) -> tuple[np.ndarray, np.ndarray]:
+    """transformers' own ``Qwen2VLImageProcessor`` patchify of a video → (pixel_values_videos, video_grid_thw).
+
+    transformers 5.x dropped the image processor's ``videos=`` path (the video processor needs torchvision),
+    so there the frames go through it as *images*: HF rescales, normalises and patchifies each frame (with the
+    frame repeated over the temporal axis); the test only regroups consecutive frames into temporal patches.
+    On 4.x, where ``videos=`` still exists, both routes run and must agree exactly, which checks the regrouping.
+    """
+    import transformers
     from transformers import Qwen2VLImageProcessor
 
     proc = Qwen2VLImageProcessor(**kw)
+    tps, p, video = proc.temporal_patch_size, proc.patch_size, frames
+    if len(frames) % tps:  # HF pads a video by repeating its last frame (4.x checks this below)
+        frames = np.concatenate([frames] + [frames[-1:]] * (tps - len(frames) % tps))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = proc(images=None, videos=[list(frames)], do_resize=False, return_tensors="np")
-    return out["pixel_values_videos"], out["video_grid_thw"]
+        img = proc(images=list(frames), do_resize=False, return_tensors="np")
+    (_, gh, gw), t = img["image_grid_thw"][0], len(frames)
+    per = img["pixel_values"].reshape(t, gh * gw, 3, tps, p, p)
+    assert all(np.array_equal(per[:, :, :, 0], per[:, :, :, k]) for k in range(tps))  # a still = repeated frame
+    pv = (per[:, :, :, 0].reshape(t // tps, tps, gh * gw, 3, p, p).transpose(0, 2, 3, 1, 4, 5)
+          .reshape(t // tps * gh * gw, 3 * tps * p * p))
+    thw = np.array([[t // tps, gh, gw]], dtype=np.int64)
+    if int(transformers.__version__.split(".")[0]) < 5:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = proc(images=None, videos=[list(video)], do_resize=False, return_tensors="np")
+        np.testing.assert_array_equal(out["video_grid_thw"], thw)
+        np.testing.assert_array_equal(out["pixel_values_videos"], pv)
+    return pv, thw
 
 
 @pytest.mark.parametrize(
@@ -202,3 +225,14 @@ def test_assistant_prefill_is_continued_not_closed(tmp_path):
     assert text.endswith("<|im_start|>assistant\nBest option:(")
     plain = build_prompt(msgs[:1], render, 4)
     assert plain.endswith("<|im_start|>assistant\n")
+
+
+def test_mm_token_type_ids_marks_modalities():
+    import torch
+
+    from vpbench.models.qwen_inputs import mm_token_type_ids
+
+    ids = torch.tensor([[0, 0, 7, 13, 13, 8, 5], [7, 12, 12, 8, 13, 5, 6]])
+    assert mm_token_type_ids(ids, 13, 12).tolist() == [[0, 0, 0, 2, 2, 0, 0], [0, 1, 1, 0, 2, 0, 0]]
+    assert mm_token_type_ids(ids, 13).tolist() == [[0, 0, 0, 2, 2, 0, 0], [0, 0, 0, 0, 2, 0, 0]]
+    assert mm_token_type_ids(ids, 13).dtype == torch.long

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vpbench.errors import ConfigError
-from vpbench.models.qwen_inputs import patchify_video
+from vpbench.models.qwen_inputs import mm_token_type_ids, patchify_video, takes_mm_token_type_ids
 from vpbench.models.tiny_qwen import SPECIAL_TOKENS, build_tiny_qwen
 
 
@@ -95,6 +95,8 @@ def test_loads_and_runs_fast(ckpt: Path):
     enc = tok(prompt, return_tensors="pt")
     kw = dict(pixel_values_videos=torch.from_numpy(pv), video_grid_thw=torch.from_numpy(thw),
               second_per_grid_ts=torch.tensor([1.0]))
+    if takes_mm_token_type_ids(model):  # transformers 5.x: needed for the video tokens' 3D positions
+        kw["mm_token_type_ids"] = mm_token_type_ids(enc["input_ids"], model.config.video_token_id)
     with torch.inference_mode():
         model(**enc, **kw)  # warm-up
         t0 = time.perf_counter()

@@ -71,7 +71,13 @@ def load_local(cls: Any, model_dir: str, device: str | None, dtype: str | None, 
 
         kwargs["dtype"] = getattr(torch, dtype)
     if getattr(cls, "__name__", "") == "AutoImageProcessor":
-        kwargs["use_fast"] = False
+        import transformers
+
+        # the slow (PIL/numpy) processor: no torchvision here; 5.x names it backend="pil" (use_fast is deprecated)
+        if int(transformers.__version__.split(".")[0]) >= 5:
+            kwargs["backend"] = "pil"
+        else:
+            kwargs["use_fast"] = False
     try:
         obj = cls.from_pretrained(str(path), **kwargs)
     except (OSError, ValueError) as e:

@@ -174,10 +174,19 @@ class ClipScorer:
 
 
 def _features(out: Any) -> Any:
-    """A tensor from ``get_*_features`` (transformers 4.x returns it; some 5.x versions wrap it in an output)."""
-    if hasattr(out, "pooler_output"):
-        return out.pooler_output
-    return out
+    """The projected embeddings [N, projection_dim] from ``CLIPModel.get_text_features`` / ``get_image_features``.
+
+    transformers 4.x returns that tensor; 5.x returns a ``BaseModelOutputWithPooling`` whose ``pooler_output``
+    holds the *projected* embeddings (``last_hidden_state`` stays un-projected).
+    """
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return out
+    pooled = getattr(out, "pooler_output", None)
+    if not isinstance(pooled, torch.Tensor):
+        raise TypeError(f"unexpected CLIP features output {type(out).__name__}: no tensor and no pooler_output")
+    return pooled
 
 
 def _blip2_factory(**opts: Any) -> FrameScorer:

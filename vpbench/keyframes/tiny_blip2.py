@@ -59,16 +59,18 @@ def build_tiny_blip2(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vocab_size = _save_tokenizer(out)
-    cfg = Blip2Config.from_vision_qformer_text_configs(
+    # plain sub-config dicts: what 4.x's ``from_vision_qformer_text_configs`` passed, and that helper is gone in
+    # 5.x; text_config stays None (the default OPT config: the retrieval model has no language model)
+    cfg = Blip2Config(
         vision_config=Blip2VisionConfig(
             image_size=image_size, patch_size=6, hidden_size=32, num_hidden_layers=2,
             num_attention_heads=4, intermediate_size=37, initializer_range=0.2,
-        ),
+        ).to_dict(),
         qformer_config=Blip2QFormerConfig(
             vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
             intermediate_size=37, max_position_embeddings=64, pad_token_id=0, initializer_range=0.2,
             use_qformer_text_input=True,
-        ),
+        ).to_dict(),
         num_query_tokens=num_query_tokens,
         image_text_hidden_size=embed_dim,
     )

@@ -29,9 +29,11 @@ from vpbench.models.qwen_inputs import (
     chat_renderer,
     count_video_parts,
     load_chat_template,
+    mm_token_type_ids,
     n_video_tokens,
     patchify_with,
     second_per_grid_t,
+    takes_mm_token_type_ids,
 )
 from vpbench.types import Response
 
@@ -300,7 +302,8 @@ class HFQwenVLBackend:
     def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Left-padded model inputs for encoded items: ``input_ids``/``attention_mask`` [B, L],
         and for the rows with a video ``pixel_values_videos`` [sum N_i, 1176],
-        ``video_grid_thw`` [V, 3], ``second_per_grid_ts`` [V] (videos in row order)."""
+        ``video_grid_thw`` [V, 3], ``second_per_grid_ts`` [V] (videos in row order), plus on
+        transformers 5.x ``mm_token_type_ids`` [B, L] (2 on video tokens, else 0)."""
         import torch
 
         length = max(len(it["ids"]) for it in items)
@@ -318,6 +321,10 @@ class HFQwenVLBackend:
             inputs["video_grid_thw"] = torch.from_numpy(
                 np.concatenate([it["thw"] for it in videos])).to(self.device)
             inputs["second_per_grid_ts"] = torch.tensor([it["spg"] for it in videos], device=self.device)
+            if takes_mm_token_type_ids(self._model):
+                # transformers 5.x: without these the video tokens silently get 1D text positions (no MRoPE)
+                inputs["mm_token_type_ids"] = mm_token_type_ids(
+                    inputs["input_ids"], self._model.config.video_token_id, self._model.config.image_token_id)
         return inputs
 
     def model_inputs(self, batch: Sequence[Prepared]) -> dict[str, Any]:

@@ -186,9 +186,31 @@ def second_per_grid_t(frames: Frames, temporal_patch_size: int = 2) -> float:
     """Seconds covered by one temporal patch: ``temporal_patch_size / sample_fps``.
 
     Rounded to 1e-6 so float noise in timestamps cannot flip the integer truncation that
-    transformers 4.5x applies to this value inside ``get_rope_index``.
+    transformers 4.5x applies to this value inside ``get_rope_index`` (5.x keeps the fraction).
     """
     return round(temporal_patch_size / sample_fps(frames), 6)
+
+
+def takes_mm_token_type_ids(model: Any) -> bool:
+    """Whether ``model.forward`` takes ``mm_token_type_ids`` (transformers 5.x Qwen2.5-VL; 4.x does not).
+
+    In 5.x the model builds the 3D (MRoPE) positions of vision tokens only when it gets
+    ``mm_token_type_ids``; without them it silently gives every token plain 1D text positions.
+    """
+    import inspect
+
+    return "mm_token_type_ids" in inspect.signature(model.forward).parameters
+
+
+def mm_token_type_ids(input_ids: Any, video_token_id: int, image_token_id: int | None = None) -> Any:
+    """Modality id per token, as transformers 5.x processors return it: 0 text, 1 image, 2 video.
+
+    ``input_ids``: LongTensor [B, L] (padding counts as text) → LongTensor [B, L].
+    """
+    out = (input_ids == int(video_token_id)).long() * 2
+    if image_token_id is not None:
+        out = out + (input_ids == int(image_token_id)).long()
+    return out
 
 
 # -- prompt ------------------------------------------------------------------------------------
