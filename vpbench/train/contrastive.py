@@ -123,21 +123,74 @@ def pack_rows(rows: Sequence[tuple[list[int], list[int], list[int]]], pad_id: in
 
 
 def block_attention_mask(segment_ids: torch.Tensor, attention_mask: torch.Tensor, isolate: bool,
-                         dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                         dtype: torch.dtype = torch.float32,
+                         query_positions: torch.Tensor | None = None) -> torch.Tensor:
     """Additive mask [B, 1, L, L]: 0 where query q may attend key k, ``finfo(dtype).min`` elsewhere.
 
     Allowed: ``k <= q`` and key k not padding, and (when ``isolate``) not (seg(q) == 1 and
     seg(k) == 0). The diagonal is always allowed (keeps padded query rows finite).
+    ``query_positions`` [B, S]: only those query rows, [B, 1, S, L] (row s of batch row b is row
+    ``query_positions[b, s]`` of the full mask).
     """
     b, length = segment_ids.shape
-    idx = torch.arange(length, device=segment_ids.device)
-    allowed = (idx[None, :] <= idx[:, None])[None].expand(b, -1, -1).clone()  # [B, q, k]
-    allowed &= attention_mask.bool()[:, None, :]
+    keys = torch.arange(length, device=segment_ids.device)
+    q = (keys[None].expand(b, -1) if query_positions is None else query_positions.to(segment_ids.device))
+    allowed = keys[None, None, :] <= q[:, :, None]  # [B, q, k]
+    allowed = allowed & attention_mask.bool()[:, None, :]
     if isolate:
-        allowed &= ~((segment_ids[:, :, None] == 1) & (segment_ids[:, None, :] == 0))
-    allowed |= torch.eye(length, dtype=torch.bool, device=segment_ids.device)[None]
-    out = torch.zeros((b, 1, length, length), dtype=dtype, device=segment_ids.device)
+        seg_q = segment_ids.gather(1, q)
+        allowed &= ~((seg_q[:, :, None] == 1) & (segment_ids[:, None, :] == 0))
+    allowed |= keys[None, None, :] == q[:, :, None]
+    out = torch.zeros((b, 1) + tuple(allowed.shape[1:]), dtype=dtype, device=segment_ids.device)
     return out.masked_fill(~allowed[:, None], torch.finfo(dtype).min)
+
+
+# -- V' features from the temporal patches that differ (exact splice) ---------------------------
+# Vision towers whose output for one temporal patch (``temporal_patch_size`` frames) depends only on
+# that patch's pixels and the video's (h, w) (transformers 4.57 ``forward``): the patch embedding is
+# per row; the 2-D rotary embedding uses (h, w) only; windows (``get_window_index``) are built per
+# temporal slice; full-attention blocks use ``cu_seqlens = repeat_interleave(h*w, t)`` (one segment
+# per temporal patch); norms, MLPs and the merger are per token / per 2x2 group; no dropout.
+PER_TEMPORAL_PATCH_TOWERS = ("Qwen2_5_VisionTransformerPretrainedModel", "Qwen2VisionTransformerPretrainedModel")
+
+
+def changed_temporal_patches(pixel_values: torch.Tensor, pixel_values_deg: torch.Tensor,
+                             grid: torch.Tensor) -> list[list[int]]:
+    """Per video (row of ``grid`` [B, 3] = (t, h, w)), the temporal patch indices whose pixel rows
+    differ between V and V' (pixel_values / pixel_values_deg [ΣN, C·tps·p²], N = t·h·w per video,
+    patches t-major as the processor writes them). NaN counts as a difference."""
+    if pixel_values.shape != pixel_values_deg.shape:
+        raise ValueError(f"V and V' pixel_values differ in shape: {tuple(pixel_values.shape)} vs "
+                         f"{tuple(pixel_values_deg.shape)}")
+    per_t = grid[:, 1] * grid[:, 2]
+    if int((grid[:, 0] * per_t).sum()) != pixel_values.shape[0]:
+        raise ValueError(f"video_grid_thw covers {int((grid[:, 0] * per_t).sum())} patches but pixel_values has "
+                         f"{pixel_values.shape[0]} rows")
+    n_chunks = int(grid[:, 0].sum())
+    chunk_of_row = torch.repeat_interleave(torch.arange(n_chunks, device=grid.device),
+                                           torch.repeat_interleave(per_t, grid[:, 0]))
+    diff = (pixel_values != pixel_values_deg).any(dim=-1).to(grid.device)
+    changed = torch.zeros(n_chunks, dtype=torch.bool, device=grid.device)
+    changed[chunk_of_row[diff]] = True
+    flags, out, start = changed.tolist(), [], 0
+    for t in grid[:, 0].tolist():
+        out.append([j for j in range(t) if flags[start + j]])
+        start += t
+    return out
+
+
+def splice_temporal_patches(base: torch.Tensor, patches: torch.Tensor, changed: Sequence[int],
+                            tokens_per_patch: int) -> torch.Tensor:
+    """``base`` [t·n, d] (merged tokens of V, t-major, n = ``tokens_per_patch``) with the rows of the
+    temporal patches ``changed`` replaced by ``patches`` [len(changed)·n, d] (in that order).
+    Out of place; gradients flow to both inputs."""
+    if patches.shape[0] != len(changed) * tokens_per_patch:
+        raise ValueError(f"{patches.shape[0]} rows for {len(changed)} patches of {tokens_per_patch} tokens")
+    if not changed:
+        return base
+    idx = (torch.tensor(list(changed), device=base.device)[:, None] * tokens_per_patch
+           + torch.arange(tokens_per_patch, device=base.device)[None]).flatten()
+    return base.index_copy(0, idx, patches.to(base.dtype))
 
 
 def scatter_video(inputs_embeds: torch.Tensor, input_ids: torch.Tensor, video_pad: int,
