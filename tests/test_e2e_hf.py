@@ -79,3 +79,13 @@ def test_perception_gap_refuses_replay(world, tmp_path):
     preds.write_text("")
     assert cli.main(["run", "--model", f"replay:{preds}", "--tasks", "motionbench", "--data-root", str(data),
                      "--output", str(tmp_path / "o"), "--perception-gap", "--allow-missing"]) == 2
+
+
+def test_rescore_keeps_the_perception_gap(world):
+    root, _, _ = world
+    out = root / "gap"
+    before = json.loads((out / "motionbench" / "result.json").read_text())["perception_gap"]
+    assert cli.main(["score", str(out)]) == 0
+    after = json.loads((out / "motionbench" / "result.json").read_text())["perception_gap"]
+    assert after == before
+    assert json.loads((out / "results.json").read_text())["results"]["motionbench"]["perception_gap"] == before

@@ -198,7 +198,10 @@ def render_gap(task: str, gap: Mapping[str, Any]) -> str:
 
 
 def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str, TaskResult]:
-    """Re-parse and re-score every record of a run (no model, no videos) and rewrite its results."""
+    """Re-parse and re-score every record of a run (no model, no videos) and rewrite its results,
+    including the perception-gap pass and cross-task metrics when the run has them."""
+    from vpbench.engine.gap import gap_metrics
+    from vpbench.engine.runner import rescore_record
     from vpbench.protocol import Protocol
     from vpbench.task import StatsOptions
 
@@ -206,26 +209,33 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
     manifest = read_json(run_dir / "manifest.json")
     stats = StatsOptions(**manifest.get("stats", {}))
     results: dict[str, TaskResult] = {}
+    task_dicts: dict[str, dict[str, Any]] = {}
+    task_records: dict[str, list] = {}
     for name, info in manifest.get("tasks", {}).items():
         task = get_task(name)
         p = task.parser(parser or info.get("parser", "").split("@")[0] or None)
-        store = RecordStore(run_dir / name / "records.jsonl")
-        records = list(store.load().values())
-        new = []
-        for r in records:
-            parsed = None if r.error else p(r.response, r.options, r.meta)
-            scores = dict(task.score(parsed, r.answer, r.meta)) if r.answer is not None else {}
-            new.append(dataclasses.replace(r, parsed=parsed, parser=p.tag, scores=scores))
-        store.rewrite(new)
-        protocol = Protocol(**info["protocol"])
-        result = summarize(task, new, protocol, stats, n_total=info.get("n_total", len(new)),
+        variants: dict[str, list] = {}
+        for path in sorted((run_dir / name).glob("records*.jsonl")):
+            store = RecordStore(path)
+            variants[path.name] = [rescore_record(task, p, r) for r in store.load().values()]
+            store.rewrite(variants[path.name])
+        full = variants.get("records.jsonl", [])
+        result = summarize(task, full, Protocol(**info["protocol"]), stats, n_total=info.get("n_total", len(full)),
                            sample_set=info.get("sample_set_hash", ""), partial=info.get("partial", False),
                            excluded=info.get("n_excluded", 0))
+        task_dict = task_result_to_dict(result)
+        if "records.key_absent.jsonl" in variants:
+            gap = gap_metrics(full, variants["records.key_absent.jsonl"], task.primary_score, stats)
+            task_dict["perception_gap"] = {k: dataclasses.asdict(v) for k, v in gap.items()}
+            echo(render_gap(name, task_dict["perception_gap"]))
         info["parser"] = p.tag
-        results[name] = result
-        write_json(run_dir / name / "result.json", task_result_to_dict(result))
+        results[name], task_dicts[name], task_records[name] = result, task_dict, full
+        write_json(run_dir / name / "result.json", task_dict)
+    derived = _derived(task_records, stats)
     write_json(run_dir / "manifest.json", manifest)
-    write_json(run_dir / "results.json", {"schema_version": SCHEMA_VERSION, "manifest": manifest,
-                                          "results": {k: task_result_to_dict(v) for k, v in results.items()}})
+    payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": task_dicts}
+    if derived:
+        payload["derived"] = {k: dataclasses.asdict(v) for k, v in derived.items()}
+    write_json(run_dir / "results.json", payload)
     echo(render_table(results))
     return results

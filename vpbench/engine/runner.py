@@ -64,11 +64,27 @@ def _frame_loader(cache_dir: Path | None) -> FrameLoader:
     return decode_frames
 
 
+def parse_and_score(task: Task, parser: Parser, text: str, error: str | None, options: tuple[str, ...],
+                    meta: Mapping[str, Any], answer: str | None) -> tuple[str | None, dict[str, float]]:
+    """Parse a raw response and score it. A failed request parses to None (scored wrong); a hidden
+    answer gives no scores (unscorable, never wrong)."""
+    parsed = None if error else parser(text, options, meta)
+    scores = dict(task.score(parsed, answer, meta)) if answer is not None else {}
+    return parsed, scores
+
+
+def rescore_record(task: Task, parser: Parser, record: Record) -> Record:
+    """The same record re-parsed and re-scored (``vpbench score``: no model, no videos)."""
+    parsed, scores = parse_and_score(task, parser, record.response, record.error, record.options, record.meta,
+                                     record.answer)
+    return dataclasses.replace(record, parsed=parsed, parser=parser.tag, scores=scores)
+
+
 def make_record(task: Task, sample: Sample, request: Request, response: Response, parser: Parser,
                 frames: Frames | None, timing: Mapping[str, float], variant: str = "full",
                 key_frames: tuple[int, ...] = ()) -> Record:
-    parsed = None if response.error else parser(response.text, sample.options, sample.meta)
-    scores = dict(task.score(parsed, sample.answer, sample.meta)) if sample.answer is not None else {}
+    parsed, scores = parse_and_score(task, parser, response.text, response.error, sample.options, sample.meta,
+                                     sample.answer)
     return Record(
         sample_id=sample.id, task=task.name, cluster=sample.cluster, groups=dict(sample.groups),
         answer=sample.answer, options=sample.options, meta=dict(sample.meta),
