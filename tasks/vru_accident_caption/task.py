@@ -196,12 +196,9 @@ def official_caption_replay(model_dir: Path, data_root: Path, out_file: Path) ->
     """Write a ``replay:FILE`` JSONL ({"sample_id", "response"}) from an official model folder,
     paired by dict order as the official scorer does (:func:`official_caption_pairs`).
     The saved captions are already cleaned: score them with the ``raw`` parser (the default)."""
-    pairs = official_caption_pairs(model_dir, data_root)
-    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-    with open(out_file, "w", encoding="utf-8") as f:
-        for sid, pred, _ in pairs:
-            f.write(json.dumps({"sample_id": sid, "task": NAME, "response": pred}, ensure_ascii=False) + "\n")
-    return len(pairs)
+    from vpbench.models.replay import write_replay
+
+    return write_replay(out_file, NAME, ((sid, pred) for sid, pred, _ in official_caption_pairs(model_dir, data_root)))
 
 
 def _synth(out: Path, seed: int) -> None:

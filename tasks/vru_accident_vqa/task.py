@@ -154,12 +154,10 @@ def official_vqa_replay(model_dir: Path, out_file: Path) -> int:
     on the values it produced (letters for the extractors; Gemini's raw text for ``gemini``),
     so the replayed run reproduces the official accuracies. Returns the number of lines.
     """
+    from vpbench.models.replay import write_replay
+
     preds = official_vqa_predictions(model_dir)
-    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-    with open(out_file, "w", encoding="utf-8") as f:
-        for sid, pred in preds.items():
-            f.write(json.dumps({"sample_id": sid, "task": NAME, "response": pred or ""}, ensure_ascii=False) + "\n")
-    return len(preds)
+    return write_replay(out_file, NAME, ((sid, pred or "") for sid, pred in preds.items()))
 
 
 def _synth(out: Path, seed: int) -> None:

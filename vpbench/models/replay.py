@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from vpbench.errors import DataError
 from vpbench.hashing import file_sha256
 from vpbench.models.base import Prepared
 from vpbench.types import Response
+
+
+def write_replay(path: Path, task: str, responses: Iterable[tuple[str, str]]) -> int:
+    """Write (sample_id, response) pairs as a ``replay:FILE`` JSONL for ``task``; returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for sample_id, response in responses:
+            f.write(json.dumps({"sample_id": sample_id, "task": task, "response": response}, ensure_ascii=False) + "\n")
+            n += 1
+    return n
 
 
 class ReplayBackend:
