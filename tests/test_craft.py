@@ -4,6 +4,7 @@ local stub server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -353,3 +354,10 @@ def test_cli_data_craft_runs_the_synthetic_config(tmp_path, monkeypatch):
     assert cli.main(["data", "craft", "--config", str(config)]) == 0
     assert (tmp_path / "runs/craft/synthetic/sft.jsonl").read_text().splitlines() == sft
     assert cli.main(["data", "craft", "--config", str(config), "--set", "protocl.fps=2"]) == 2
+
+
+def test_api_key_never_reaches_the_craft_report():
+    root = Path(__file__).resolve().parent.parent / "recipes/configs/craft/openai.yaml"
+    cfg = load_craft_config(root, {"annotate.endpoint.api_key": "sk-secret"})
+    assert "sk-secret" in repr(dataclasses.asdict(cfg))  # the key is really in the config...
+    assert "sk-secret" not in json.dumps(cfg.to_dict())  # ...and redacted in what gets written

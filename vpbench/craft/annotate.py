@@ -8,8 +8,8 @@ Two annotators, same interface ``annotate(item) -> Annotation`` and identity (``
   ``number`` question) plus a few QA phrased from the scene facts (``TEMPLATE_VERSION``).
 * ``EndpointAnnotator``: an OpenAI-compatible chat endpoint (GPT-4o, a local vLLM server) asked, with the fixed
   versioned prompt ``PROMPT_VERSION``, for one caption and ``n_qa`` temporal QA about the clip, given the clip's
-  text context (dataset label, existing caption/QA, metadata). The HTTP client, retries and backoff are the ones
-  of ``vpbench.keyframes.keywords.ChatKeywords``; the answer must be JSON
+  text context (dataset label, existing caption/QA, metadata). The HTTP client, retries, backoff and cache are
+  ``vpbench.llm.ChatClient``'s; the answer must be JSON
   ``{"caption": str, "qa": [{"question", "answer", "answer_type": "choice|number|open", "options": [...]}]}``
   and is validated (``parse_annotation``); an invalid answer is retried like a transient error. Results are cached
   in SQLite per (video id, text context, prompt version + prompt text, model, n_qa).
@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import time
-from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from vpbench.craft.validate import ANSWER_TYPES
-from vpbench.errors import ConfigError, DataError
-from vpbench.hashing import stable_hash
+from vpbench.errors import ConfigError
+from vpbench.llm import ChatClient, ChatEndpoint, MalformedResponse, resolve_cache_path
 
 if TYPE_CHECKING:
     from vpbench.craft.inputs import CraftItem
@@ -184,24 +180,19 @@ def parse_annotation(content: str, video_id: str, max_qa: int) -> Annotation:
 
 
 @dataclass(frozen=True)
-class EndpointConfig:
-    """OpenAI-compatible endpoint; ``None`` falls back to VPBENCH_LLM_BASE_URL / _MODEL / _API_KEY.
-    ``cache_path``: SQLite file (None → ``$VPBENCH_CACHE_DIR/annotations.sqlite``; "" disables)."""
+class EndpointConfig(ChatEndpoint):
+    """``ChatEndpoint`` settings (``None`` falls back to VPBENCH_LLM_BASE_URL / _MODEL / _API_KEY) plus ``n_qa``
+    (QA pairs asked for), ``extra_context`` (lines appended to the user turn) and ``cache_path`` (SQLite file;
+    None → ``$VPBENCH_CACHE_DIR/annotations.sqlite``; "" disables)."""
 
-    base_url: str | None = None
-    model: str | None = None
-    api_key: str | None = None
     timeout_s: float = 120.0
-    max_retries: int = 4
-    backoff_s: float = 1.0
-    backoff_max_s: float = 30.0
-    temperature: float = 0.0
     max_tokens: int = 1024
     n_qa: int = 3
     cache_path: str | None = None
     extra_context: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.n_qa < 1:
             raise ConfigError(f"annotate.endpoint.n_qa must be >= 1, got {self.n_qa}")
 
@@ -221,93 +212,48 @@ def _context(item: "CraftItem") -> str:
 
 
 class EndpointAnnotator:
-    """LLM annotator through ``ChatKeywords``' HTTP client (module docstring)."""
+    """LLM annotator through ``vpbench.llm.ChatClient`` (module docstring)."""
 
     name = "endpoint"
     prompt_version = PROMPT_VERSION
 
     def __init__(self, cfg: EndpointConfig = EndpointConfig()) -> None:
-        from vpbench.keyframes.keywords import ChatKeywords, ChatKeywordsConfig
-
         self.cfg = cfg
-        self.client = ChatKeywords(ChatKeywordsConfig(
-            base_url=cfg.base_url, model=cfg.model, api_key=cfg.api_key, timeout_s=cfg.timeout_s,
-            max_retries=cfg.max_retries, backoff_s=cfg.backoff_s, backoff_max_s=cfg.backoff_max_s,
-            temperature=cfg.temperature, max_tokens=cfg.max_tokens, cache_path=""))
+        self.cache_path = resolve_cache_path(cfg.cache_path, "annotations.sqlite")
+        self.client = ChatClient(cfg, self.cache_path, label="annotation endpoint", prompt_version=PROMPT_VERSION)
         self.model = self.client.model
-        self.client._system = SYSTEM_PROMPT.format(n_qa=cfg.n_qa)  # the shared client sends this system prompt
-        if cfg.cache_path == "":
-            self.cache_path: Path | None = None
-        elif cfg.cache_path is not None:
-            self.cache_path = Path(cfg.cache_path)
-        else:
-            import os
-
-            root = os.environ.get("VPBENCH_CACHE_DIR") or str(Path.home() / ".cache" / "vpbench")
-            self.cache_path = Path(root) / "annotations.sqlite"
+        self.system_prompt = SYSTEM_PROMPT.format(n_qa=cfg.n_qa)
 
     def user_text(self, item: "CraftItem", duration_s: float | None = None) -> str:
         extra = "".join(f"\n{k}: {v}" for k, v in sorted(self.cfg.extra_context.items()))
         dur = f"{duration_s:.2f} s" if duration_s else "unknown"
         return USER_TEMPLATE.format(video_id=item.id, duration=dur, context=_context(item)) + extra
 
+    def messages(self, text: str) -> list[dict[str, str]]:
+        """The chat messages sent for the user turn ``text`` (``user_text``)."""
+        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": text}]
+
+    def _key_fields(self, video_id: str, text: str) -> dict[str, Any]:
+        return {"video": video_id, "text": text, "prompt_version": PROMPT_VERSION, "n_qa": self.cfg.n_qa}
+
     def cache_key(self, video_id: str, text: str) -> str:
-        return stable_hash({"video": video_id, "text": text, "model": self.model, "prompt_version": PROMPT_VERSION,
-                            "prompt": self.client._system, "n_qa": self.cfg.n_qa}, length=32)
-
-    def _db(self) -> sqlite3.Connection:
-        assert self.cache_path is not None
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(str(self.cache_path), timeout=30)
-        con.execute("CREATE TABLE IF NOT EXISTS annotations (key TEXT PRIMARY KEY, video TEXT, model TEXT, "
-                    "prompt_version TEXT, content TEXT)")
-        return con
-
-    def _cached(self, key: str) -> str | None:
-        if self.cache_path is None:
-            return None
-        with closing(self._db()) as con:
-            row = con.execute("SELECT content FROM annotations WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def _store(self, key: str, video: str, content: str) -> None:
-        if self.cache_path is not None:
-            with closing(self._db()) as con, con:
-                con.execute("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?)",
-                            (key, video, self.model, PROMPT_VERSION, content))
+        """The cache key of a clip's request (video id, text context, model, prompt version + text, n_qa)."""
+        return self.client.key(self.messages(text), self._key_fields(video_id, text))
 
     def annotate(self, item: "CraftItem", duration_s: float | None = None) -> Annotation:
         """Annotation for ``item`` (cached). DataError after ``max_retries`` invalid answers; ConfigError when
         the endpoint is unreachable or refuses the request (wrong URL / model / key)."""
-        from vpbench.keyframes.keywords import _Malformed, _Retryable
+
+        def validate(content: str) -> Annotation:
+            try:
+                return parse_annotation(content, item.id, self.cfg.n_qa)
+            except ValueError as e:
+                raise MalformedResponse(f"invalid answer: {e}") from e
 
         text = self.user_text(item, duration_s)
-        key = self.cache_key(item.id, text)
-        hit = self._cached(key)
-        if hit is not None:
-            return _with_source(parse_annotation(hit, item.id, self.cfg.n_qa), self)
-        last, retry_after, malformed = "", "", False
-        for attempt in range(self.cfg.max_retries + 1):
-            if attempt:
-                time.sleep(self.client._delay(attempt - 1, retry_after))
-            retry_after = ""
-            try:
-                content = self.client._request(text)
-                ann = parse_annotation(content, item.id, self.cfg.n_qa)
-            except _Malformed as e:
-                last, malformed = str(e), True
-            except ValueError as e:
-                last, malformed = f"invalid answer: {e}", True
-            except _Retryable as e:
-                last, malformed, retry_after = str(e.args[0]), False, str(e.args[1])
-            else:
-                self._store(key, item.id, content)
-                return _with_source(ann, self)
-        where = f"annotation endpoint {self.client.url} (model {self.model!r}, prompt {PROMPT_VERSION})"
-        if malformed:
-            raise DataError(f"{where} gave no valid annotation for clip {item.id!r} after "
-                            f"{self.cfg.max_retries + 1} attempts; last problem: {last}")
-        raise ConfigError(f"{where} failed after {self.cfg.max_retries + 1} attempts: {last}; is the server up?")
+        ann = self.client.complete(self.messages(text), validate=validate,
+                                   cache_key=self._key_fields(item.id, text), what=f"annotation for clip {item.id!r}")
+        return _with_source(ann, self)
 
 
 def _with_source(ann: Annotation, annotator: EndpointAnnotator) -> Annotation:

@@ -106,12 +106,13 @@ class CraftConfig:
             raise ConfigError("output.dir is required")
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values for the craft report; secrets (``api_key``) are redacted."""
         return _plain(dataclasses.asdict(self))
 
 
 def _plain(x: Any) -> Any:
     if isinstance(x, Mapping):
-        return {k: _plain(v) for k, v in x.items()}
+        return {k: ("<redacted>" if k == "api_key" and v else _plain(v)) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_plain(v) for v in x]
     return x

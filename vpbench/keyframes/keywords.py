@@ -2,7 +2,7 @@
 
 * ``RuleBasedKeywords`` (offline, deterministic): verb phrases and event nouns found with a small lexicon.
 * ``ChatKeywords``: an OpenAI-compatible chat endpoint (GPT-4o, a local vLLM server) with a fixed, versioned
-  prompt, validated JSON output, retries and a SQLite cache; see its docstring.
+  prompt and validated JSON output; HTTP, retries and the SQLite cache are ``vpbench.llm.ChatClient``'s.
 * ``get_keyword_extractor(name, **opts)``: ``rules`` or ``chat``.
 
 Rule-based extractor, exactly:
@@ -24,21 +24,13 @@ Rule-based extractor, exactly:
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import json
-import os
 import re
-import sqlite3
-import time
-import urllib.error
-import urllib.request
-from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 
 from vpbench.config import check_keys, suggest
-from vpbench.errors import ConfigError, DataError
-from vpbench.hashing import stable_hash
+from vpbench.errors import ConfigError
+from vpbench.llm import ChatClient, ChatEndpoint, MalformedResponse, resolve_cache_path
 
 VERBS = frozenset(
     """
@@ -200,25 +192,16 @@ _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
 
 
 @dataclass(frozen=True)
-class ChatKeywordsConfig:
-    """Endpoint settings; ``None`` falls back to VPBENCH_LLM_BASE_URL / VPBENCH_LLM_MODEL / VPBENCH_LLM_API_KEY.
+class ChatKeywordsConfig(ChatEndpoint):
+    """``ChatEndpoint`` settings (``None`` falls back to VPBENCH_LLM_BASE_URL / _MODEL / _API_KEY) plus:
 
-    ``base_url`` is the API root (``http://host:8000/v1``); requests go to ``{base_url}/chat/completions``.
+    ``max_keywords`` / ``max_words``: limits asked for in the prompt and enforced on the answer.
     ``cache_path``: SQLite file; None → ``$VPBENCH_CACHE_DIR/keywords.sqlite`` (default ``~/.cache/vpbench``);
     ``""`` disables the cache. The API key is never written to the cache.
     """
 
-    base_url: str | None = None
-    model: str | None = None
-    api_key: str | None = None
-    timeout_s: float = 60.0
-    max_retries: int = 4
-    backoff_s: float = 1.0
-    backoff_max_s: float = 30.0
     max_keywords: int = 8
     max_words: int = 6
-    temperature: float = 0.0
-    max_tokens: int = 256
     cache_path: str | None = None
 
 
@@ -248,16 +231,8 @@ def parse_keywords(content: str, max_keywords: int, max_words: int) -> list[str]
     return out[:max_keywords]
 
 
-class _Retryable(Exception):
-    """A transient failure (429/5xx/timeout/connection): args = (message, Retry-After header)."""
-
-
-class _Malformed(Exception):
-    """The server answered, but not with a chat completion."""
-
-
 class ChatKeywords:
-    """Keywords from an OpenAI-compatible ``/chat/completions`` endpoint (stdlib ``urllib``).
+    """Keywords from an OpenAI-compatible ``/chat/completions`` endpoint through ``vpbench.llm.ChatClient``.
 
     Retries (exponential backoff ``backoff_s * 2**attempt``, capped at ``backoff_max_s``; a 429's numeric
     Retry-After is honoured up to the cap) on HTTP 429/5xx, timeouts, connection errors and malformed answers,
@@ -270,131 +245,39 @@ class ChatKeywords:
     prompt_version = PROMPT_VERSION
 
     def __init__(self, cfg: ChatKeywordsConfig = ChatKeywordsConfig()) -> None:
-        base_url = cfg.base_url or os.environ.get("VPBENCH_LLM_BASE_URL", "")
-        model = cfg.model or os.environ.get("VPBENCH_LLM_MODEL", "")
-        if not base_url or not model:
-            raise ConfigError(
-                "keyword backend 'chat' needs base_url and model: set keywords.base_url/keywords.model or "
-                "VPBENCH_LLM_BASE_URL/VPBENCH_LLM_MODEL (e.g. http://localhost:8000/v1 and the served model name)"
-            )
         self.cfg = cfg
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model = model
-        self._api_key = cfg.api_key or os.environ.get("VPBENCH_LLM_API_KEY", "")
-        self._system = SYSTEM_PROMPT.format(max_words=cfg.max_words, max_keywords=cfg.max_keywords)
-        if cfg.cache_path == "":
-            self.cache_path: Path | None = None
-        elif cfg.cache_path is not None:
-            self.cache_path = Path(cfg.cache_path)
-        else:
-            root = os.environ.get("VPBENCH_CACHE_DIR") or str(Path.home() / ".cache" / "vpbench")
-            self.cache_path = Path(root) / "keywords.sqlite"
+        self.cache_path = resolve_cache_path(cfg.cache_path, "keywords.sqlite")
+        self.client = ChatClient(cfg, self.cache_path, label="keyword endpoint", prompt_version=PROMPT_VERSION)
+        self.url = self.client.url
+        self.model = self.client.model
+        self.system_prompt = SYSTEM_PROMPT.format(max_words=cfg.max_words, max_keywords=cfg.max_keywords)
+
+    def messages(self, text: str) -> list[dict[str, str]]:
+        """The chat messages sent for ``text``: the versioned system prompt and the user turn."""
+        return [{"role": "system", "content": self.system_prompt},
+                {"role": "user", "content": USER_TEMPLATE.format(text=text)}]
+
+    def _key_fields(self, text: str) -> dict[str, object]:
+        return {"text": text, "backend": self.backend, "prompt_version": self.prompt_version,
+                "max_keywords": self.cfg.max_keywords, "max_words": self.cfg.max_words}
 
     def cache_key(self, text: str) -> str:
-        return stable_hash(
-            {"text": text, "backend": self.backend, "model": self.model, "prompt_version": self.prompt_version,
-             "prompt": [self._system, USER_TEMPLATE], "max_keywords": self.cfg.max_keywords,
-             "max_words": self.cfg.max_words},
-            length=32,
-        )
+        """The cache key of ``text`` (text, backend, model, prompt version + prompt text, limits)."""
+        return self.client.key(self.messages(text), self._key_fields(text))
 
-    # -- cache
-    def _db(self) -> sqlite3.Connection:
-        assert self.cache_path is not None
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(str(self.cache_path), timeout=30)
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS keywords (key TEXT PRIMARY KEY, backend TEXT, model TEXT, "
-            "prompt_version TEXT, text TEXT, keywords TEXT)"
-        )
-        return con
-
-    def _cached(self, key: str) -> list[str] | None:
-        if self.cache_path is None:
-            return None
-        with closing(self._db()) as con:
-            row = con.execute("SELECT keywords FROM keywords WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def _store(self, key: str, text: str, kws: list[str]) -> None:
-        if self.cache_path is None:
-            return
-        with closing(self._db()) as con, con:
-            con.execute(
-                "INSERT OR REPLACE INTO keywords VALUES (?, ?, ?, ?, ?, ?)",
-                (key, self.backend, self.model, self.prompt_version, text, json.dumps(kws)),
-            )
-
-    # -- HTTP
-    def _request(self, text: str) -> str:
-        body = json.dumps({
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": self._system},
-                {"role": "user", "content": USER_TEMPLATE.format(text=text)},
-            ],
-            "temperature": self.cfg.temperature,
-            "max_tokens": self.cfg.max_tokens,
-        }).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+    def _validate(self, content: str) -> list[str]:
         try:
-            with urllib.request.urlopen(req, timeout=self.cfg.timeout_s) as resp:
-                raw = resp.read().decode("utf-8", errors="replace")
-        except urllib.error.HTTPError as e:
-            detail = e.read()[:300].decode("utf-8", errors="replace")
-            if e.code == 429 or e.code >= 500:
-                retry_after = e.headers.get("Retry-After", "") if e.headers else ""
-                raise _Retryable(f"HTTP {e.code}: {detail}", retry_after) from e
-            raise ConfigError(
-                f"keyword endpoint {self.url} (model {self.model!r}) answered HTTP {e.code}: {detail}; "
-                "check the URL, the model name and VPBENCH_LLM_API_KEY"
-            ) from e
-        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as e:
-            raise _Retryable(f"{type(e).__name__}: {e}", "") from e
-        try:
-            return json.loads(raw)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as e:
-            raise _Malformed(f"not a chat completion response: {raw[:200]!r}") from e
+            return parse_keywords(content, self.cfg.max_keywords, self.cfg.max_words)
+        except ValueError as e:
+            raise MalformedResponse(f"invalid answer: {e}") from e
 
     def extract(self, text: str) -> list[str]:
         """Keywords for ``text`` (cached). Raises DataError / ConfigError as described in the class docstring."""
-        key = self.cache_key(text)
-        hit = self._cached(key)
-        if hit is not None:
-            return hit
-        last, retry_after = "", ""
-        malformed = False
-        for attempt in range(self.cfg.max_retries + 1):
-            if attempt:
-                time.sleep(self._delay(attempt - 1, retry_after))
-            retry_after = ""
-            try:
-                kws = parse_keywords(self._request(text), self.cfg.max_keywords, self.cfg.max_words)
-            except _Malformed as e:
-                last, malformed = str(e), True
-            except ValueError as e:
-                last, malformed = f"invalid answer: {e}", True
-            except _Retryable as e:
-                last, malformed, retry_after = str(e.args[0]), False, str(e.args[1])
-            else:
-                self._store(key, text, kws)
-                return kws
-        where = f"keyword endpoint {self.url} (model {self.model!r}, prompt {self.prompt_version})"
-        if malformed:
-            raise DataError(
-                f"{where} gave no valid keyword list for text {text[:80]!r} after {self.cfg.max_retries + 1} "
-                f"attempts; last problem: {last}. Use a model that follows JSON instructions or the 'rules' backend"
-            )
-        raise ConfigError(f"{where} failed after {self.cfg.max_retries + 1} attempts: {last}; is the server up?")
-
-    def _delay(self, attempt: int, retry_after: str) -> float:
-        delay = self.cfg.backoff_s * (2**attempt)
-        if retry_after.strip().isdigit():
-            delay = max(delay, float(retry_after))
-        return min(delay, self.cfg.backoff_max_s)
+        return self.client.complete(
+            self.messages(text), validate=self._validate, cache_key=self._key_fields(text),
+            what=f"keyword list for text {text[:80]!r}",
+            hint=". Use a model that follows JSON instructions or the 'rules' backend",
+        )
 
 
 def get_keyword_extractor(name: str, **opts: object) -> "RuleBasedKeywords | ChatKeywords":
