@@ -154,7 +154,7 @@ class SFTContrastiveRecipe:
         from vpbench.train.contrastive import SpecialIds
         from vpbench.train.data import SFTDataset
         from vpbench.train.manifest import manifest_sha256, read_manifest
-        from vpbench.train.model import SFTContrastiveModel
+        from vpbench.train.model import SFTContrastiveModel, enable_activation_checkpointing
 
         cfg, t = self.cfg, self.cfg.train
         self.accelerator = acc = Accelerator(gradient_accumulation_steps=t.grad_accum,
@@ -167,7 +167,7 @@ class SFTContrastiveRecipe:
             cfg.model.path, dtype=dtype, attn_implementation=cfg.model.attn_implementation)
         model.config.use_cache = False
         if cfg.model.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(model)
         if cfg.model.freeze_vision:
             model.model.visual.requires_grad_(False)
         self.ids = SpecialIds.from_model(model.config, self.tokenizer)
@@ -323,17 +323,40 @@ def run(cfg: SFTConfig, *, save: bool = True) -> SFTContrastiveRecipe:
     return recipe
 
 
+def error_text(err: BaseException) -> str:
+    """The user-facing message of ``err``. An error raised in a DataLoader worker comes back as the
+    same type with "Caught X in DataLoader worker ... Original Traceback ..." as its message: keep
+    only the original message (from the traceback's last ``[module.]X: `` line on)."""
+    msg = str(err)
+    if "Original Traceback" not in msg:
+        return msg
+    lines = msg.rstrip().splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        head, sep, rest = lines[i].partition(": ")
+        if sep and head.split(".")[-1] == type(err).__name__:
+            return "\n".join([rest, *lines[i + 1:]])
+    return lines[-1]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry. Returns 0, or the error's exit code (2) after printing a ``VpbenchError`` (bad
+    config, manifest or data: the message names the file / record and the fix) without a traceback."""
+    from vpbench.errors import VpbenchError
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True, help="recipe YAML (recipes/configs/sft_contrastive/*.yaml)")
     ap.add_argument("--prepare-tiny", action="store_true", help="build the tiny model + synthetic data if absent")
     ap.add_argument("overrides", nargs="*", help="section.key=value, e.g. contrastive.blocks=[12,16]")
     args = ap.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    cfg = load_config(args.config, parse_assignments(args.overrides))
-    if args.prepare_tiny:
-        prepare_tiny(cfg)
-    run(cfg)
+    try:
+        cfg = load_config(args.config, parse_assignments(args.overrides))
+        if args.prepare_tiny:
+            prepare_tiny(cfg)
+        run(cfg)
+    except VpbenchError as e:
+        print(f"sft_contrastive: error: {error_text(e)}", file=sys.stderr)
+        return e.exit_code
     return 0
 
 

@@ -64,7 +64,12 @@ def _wrapped(env: dict, ids, n_layers: int = 4, blocks: tuple = (2,), dropout: f
 # -- the vision tower works per temporal patch ---------------------------------------------------
 def test_vision_tower_is_independent_per_temporal_patch(env: dict) -> None:
     w = _wrapped(env, None).eval()
-    visual = w.model.model.visual
+    tower = w.model.model.visual
+
+    def visual(pixels: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:  # merged tokens [N/4, d]
+        out = tower(pixels, grid)
+        return getattr(out, "pooler_output", out)  # transformers 5.x returns a ModelOutput
+
     # 10x8 patches -> 5x4 merged tokens; window 112 px = 4x4 merged -> 2 windows per slice (one padded)
     t, h, wd = 3, 10, 8
     torch.manual_seed(3)
@@ -160,8 +165,11 @@ def test_query_rows_mask_equals_rows_of_full_mask(env: dict) -> None:
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("blocks", [(2,), (1, 3)])
 def test_rows_only_top_block_equals_full_block(env: dict, side: str, blocks: tuple) -> None:
+    from vpbench.train.model import rows_only_supported
+
     batch, ids, _ = _batch(env, n=2, side=side)
     w = _wrapped(env, ids, blocks=blocks, dropout=0.0).eval()
+    assert rows_only_supported(w.model.model.language_model.layers[max(blocks) - 1], False)  # a real comparison
     n = batch.video_grid_thw.shape[0]
     grid2 = batch.video_grid_thw.repeat_interleave(2, dim=0)
     spgt2 = batch.second_per_grid_ts.repeat_interleave(2)
@@ -183,6 +191,9 @@ def test_rows_only_top_block_eager_attention(env: dict) -> None:
     w = _wrapped(env, ids, blocks=(2,), dropout=0.0).eval()
     w.model.set_attn_implementation("eager")
     assert w.model.model.language_model.layers[1].self_attn.config._attn_implementation == "eager"
+    from vpbench.train.model import rows_only_supported
+
+    assert rows_only_supported(w.model.model.language_model.layers[1], False)
     with torch.no_grad():
         fv, fd = w.paired_video_features(batch.pixel_values, batch.pixel_values_deg, batch.video_grid_thw)
         video = torch.cat([f for pair in zip(fv, fd) for f in pair])
@@ -197,10 +208,13 @@ def test_rows_only_top_block_eager_attention(env: dict) -> None:
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_full_step_matches_reference_paths(env: dict, checkpointing: bool) -> None:
     """Training mode, dropout 0.1 (same RNG draws on both paths): loss and every gradient agree."""
+    from vpbench.train.model import enable_activation_checkpointing, rows_only_supported
+
     batch, ids, _ = _batch(env, n=3)
     w = _wrapped(env, ids, blocks=(1, 2)).train()
     if checkpointing:
-        w.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(w.model)
+    assert rows_only_supported(w.model.model.language_model.layers[1], True)
     res = {}
     for fast in (True, False):
         w.splice_vision = w.rows_only_top = fast

@@ -147,10 +147,13 @@ def block_attention_mask(segment_ids: torch.Tensor, attention_mask: torch.Tensor
 
 # -- V' features from the temporal patches that differ (exact splice) ---------------------------
 # Vision towers whose output for one temporal patch (``temporal_patch_size`` frames) depends only on
-# that patch's pixels and the video's (h, w) (transformers 4.57 ``forward``): the patch embedding is
-# per row; the 2-D rotary embedding uses (h, w) only; windows (``get_window_index``) are built per
-# temporal slice; full-attention blocks use ``cu_seqlens = repeat_interleave(h*w, t)`` (one segment
-# per temporal patch); norms, MLPs and the merger are per token / per 2x2 group; no dropout.
+# that patch's pixels and the video's (h, w): the patch embedding is per row; the 2-D rotary
+# embedding uses (h, w) only; windows are built per temporal slice; full-attention blocks use
+# ``cu_seqlens = repeat_interleave(h*w, t)`` (one segment per temporal patch); norms, MLPs and the
+# merger are per token / per 2x2 group; no dropout. Checked in transformers 4.57 (``forward``,
+# ``get_window_index``) and 5.23 (``vision_utils.get_vision_position_ids`` / ``get_vision_window_index``
+# / ``get_vision_cu_seqlens(merge_temporal=False)``, the same arithmetic moved out of the tower);
+# tests/test_train_speedups.py checks it on the installed version.
 PER_TEMPORAL_PATCH_TOWERS = ("Qwen2_5_VisionTransformerPretrainedModel", "Qwen2VisionTransformerPretrainedModel")
 
 

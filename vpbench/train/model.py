@@ -42,12 +42,24 @@ def text_hidden_size(model: nn.Module) -> int:
     return int(getattr(text, "hidden_size", None) or cfg.hidden_size)
 
 
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Non-reentrant activation checkpointing of ``model``'s blocks (the hooks that read block l
+    keep their graph): transformers 5.x ``activation_checkpointing_enable`` (``gradient_checkpointing_enable``
+    is its deprecated alias there), 4.x ``gradient_checkpointing_enable``."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def rows_only_supported(layer: nn.Module, training: bool) -> bool:
     """Whether ``layer_rows`` reproduces ``layer``: a plain (unwrapped: no FSDP / checkpoint wrapper)
     Qwen2.5-VL decoder layer with full attention, eager or sdpa, and no attention dropout in play."""
     attn = getattr(layer, "self_attn", None)
     return (type(layer).__name__ == "Qwen2_5_VLDecoderLayer" and attn is not None
-            and getattr(layer, "attention_type", "full_attention") == "full_attention"
+            and getattr(layer, "attention_type", "full_attention") == "full_attention"  # transformers 4.x
+            and getattr(attn, "layer_type", None) in (None, "full_attention")  # transformers 5.x
             and getattr(attn, "sliding_window", None) is None
             and attn.config._attn_implementation in ("eager", "sdpa")
             and not (training and attn.attention_dropout > 0))
@@ -56,7 +68,8 @@ def rows_only_supported(layer: nn.Module, training: bool) -> bool:
 def layer_rows(layer: nn.Module, x: torch.Tensor, position_embeddings: tuple[torch.Tensor, torch.Tensor],
                mask_rows: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Output of decoder ``layer`` at the positions ``rows`` [B, S] only: x [B, L, d] (layer input),
-    position_embeddings (cos, sin) [3, B, L, hd] as the text model makes them, mask_rows
+    position_embeddings (cos, sin) as the text model's ``rotary_emb`` makes them (transformers 4.x:
+    per-axis [3, B, L, hd]; 5.x: MRoPE sections already interleaved, [B, L, hd]), mask_rows
     [B, 1, S, L] (additive, the rows of the layer's mask) → [B, S, d]. Keys / values use every
     position; queries, o_proj, the residuals and the MLP only ``rows`` (they are per position),
     so this equals ``layer(x)[rows]`` while skipping most of the layer."""
@@ -70,10 +83,18 @@ def layer_rows(layer: nn.Module, x: torch.Tensor, position_embeddings: tuple[tor
     k = attn.k_proj(h).view(b, length, -1, attn.head_dim).transpose(1, 2)
     v = attn.v_proj(h).view(b, length, -1, attn.head_dim).transpose(1, 2)
     cos, sin = position_embeddings
-    idx = rows.to(cos.device)[None, :, :, None].expand(cos.shape[0], -1, -1, cos.shape[-1])
-    section = attn.rope_scaling["mrope_section"]
-    q = q25.apply_multimodal_rotary_pos_emb(q, q, cos.gather(2, idx), sin.gather(2, idx), section)[0]
-    k = q25.apply_multimodal_rotary_pos_emb(k, k, cos, sin, section)[1]
+    seq_dim = cos.ndim - 2  # 2 for [3, B, L, hd] (4.x), 1 for [B, L, hd] (5.x)
+    idx = rows.to(cos.device)[..., None].expand(-1, -1, cos.shape[-1])
+    if seq_dim == 2:
+        idx = idx[None].expand(cos.shape[0], -1, -1, -1)
+    cos_q, sin_q = cos.gather(seq_dim, idx), sin.gather(seq_dim, idx)
+    if seq_dim == 2:  # transformers 4.x: the sections are picked inside the rotation
+        section = attn.rope_scaling["mrope_section"]
+        q = q25.apply_multimodal_rotary_pos_emb(q, q, cos_q, sin_q, section)[0]
+        k = q25.apply_multimodal_rotary_pos_emb(k, k, cos, sin, section)[1]
+    else:  # transformers 5.x: plain rotation of the interleaved cos / sin
+        q = q25.apply_rotary_pos_emb(q, q, cos_q, sin_q)[0]
+        k = q25.apply_rotary_pos_emb(k, k, cos, sin)[1]
     impl = attn.config._attn_implementation
     fn = q25.eager_attention_forward if impl == "eager" else q25.ALL_ATTENTION_FUNCTIONS[impl]
     out, _ = fn(attn, q, k, v, mask_rows.to(q.dtype), dropout=0.0, scaling=attn.scaling, sliding_window=None)
@@ -108,6 +129,7 @@ class SFTContrastiveModel(nn.Module):
     def video_features(self, pixel_values: torch.Tensor, grid: torch.Tensor) -> list[torch.Tensor]:
         """Vision tower → one [n_i, d] tensor per video (rows of ``grid``)."""
         feats = inner_model(self.model).get_video_features(pixel_values, grid)
+        feats = getattr(feats, "pooler_output", feats)  # transformers 5.x: a ModelOutput (merged tokens)
         if isinstance(feats, torch.Tensor):
             sizes = (grid.prod(-1) // inner_model(self.model).visual.spatial_merge_size ** 2).tolist()
             feats = torch.split(feats, sizes)
