@@ -215,7 +215,6 @@ def build_tiny_comet(out: Path) -> Path:
 
 
 @pytest.mark.comet
-@pytest.mark.slow
 def test_comet_scores_equal_library_predict(tmp_path: Path) -> None:
     from comet import load_from_checkpoint
 
