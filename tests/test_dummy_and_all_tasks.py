@@ -33,6 +33,7 @@ def test_random_dummy_is_seeded_by_sample_not_batch_order():
 def test_synth_all_then_run_all_tasks_into_one_results_file(tmp_path):
     data, out = tmp_path / "data", tmp_path / "run"
     assert cli.main(["synth", "all", "--output", str(data)]) == 0
+    assert not (data / "videommmu_adaptation_qonly").exists()  # the variant reads data/videommmu
     assert cli.main(["run", "--model", "dummy:first", "--tasks", "all", "--data-root", str(data),
                      "--output", str(out), "--set", "stats.n_boot=100"]) == 0
     saved = json.loads((out / "results.json").read_text())

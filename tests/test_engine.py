@@ -213,7 +213,7 @@ def test_videommmu_delta_knowledge_is_derived_when_both_runs_present(tmp_path):
     from vpbench.metrics.videommmu import delta_knowledge
     from vpbench.registry import get_task
 
-    data = tmp_path / "vmmmu"
+    data = tmp_path / "vmmmu"  # one folder serves both VideoMMMU tasks
     get_task("videommmu").synth(data, 0)
     out = tmp_path / "run"
     evaluate(RunConfig(model="dummy:random:1", tasks=("videommmu", "videommmu_adaptation_qonly"), output=out,

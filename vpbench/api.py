@@ -40,7 +40,8 @@ class RunConfig:
 def resolve_data_roots(tasks: Sequence[str], given: Sequence[str]) -> dict[str, Path]:
     """``--data-root PATH`` (one task, or a parent with one sub-folder per task) or ``task=PATH``.
 
-    Without the flag, ``$VPBENCH_DATA_DIR/<task>`` is used.
+    Without the flag, ``$VPBENCH_DATA_DIR/<task>`` is used. The sub-folder is the task's
+    ``data_folder`` (its name, or the benchmark it shares files with).
     """
     roots: dict[str, Path] = {}
     plain = [g for g in given if "=" not in g]
@@ -55,11 +56,12 @@ def resolve_data_roots(tasks: Sequence[str], given: Sequence[str]) -> dict[str, 
     for t in tasks:
         if t in roots:
             continue
+        folder = get_task(t).data_folder
         if plain:
             base = Path(plain[0])
-            roots[t] = base / t if len(tasks) > 1 or (base / t).is_dir() else base
+            roots[t] = base / folder if len(tasks) > 1 or (base / folder).is_dir() else base
         elif os.environ.get("VPBENCH_DATA_DIR"):
-            roots[t] = Path(os.environ["VPBENCH_DATA_DIR"]) / t
+            roots[t] = Path(os.environ["VPBENCH_DATA_DIR"]) / folder
         else:
             raise ConfigError(f"no data root for task '{t}': pass --data-root PATH (or {t}=PATH), "
                               f"or set VPBENCH_DATA_DIR; `vpbench synth {t} --output DIR` makes generated data")

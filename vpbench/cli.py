@@ -101,7 +101,7 @@ def _cmd_tasks(ns: argparse.Namespace) -> int:
             continue
         status = ""
         if data is not None:
-            root = data / name
+            root = data / task.data_folder
             missing = [f for f in task.annotation_files if not (root / f).exists()]
             status = "  [data: ok]" if not missing else f"  [data: missing {missing[0]}]"
         print(f"{name:<22} v{task.version:<6} {task.description}{status}")
@@ -159,13 +159,17 @@ def _cmd_synth(ns: argparse.Namespace) -> int:
 
     names = resolve_task_list(ns.task)
     out = Path(ns.output)
+    done: set[str] = set()
     for name in names:
         task = get_task(name)
         if task.synth is None:
             print(f"{name}: no generator", file=sys.stderr)
             return 2
-        target = out / name if len(names) > 1 else out
+        target = out / task.data_folder if len(names) > 1 else out
+        if str(target) in done:  # a task variant sharing another task's files
+            continue
         task.synth(target, ns.seed)
+        done.add(str(target))
         print(f"{name}: generated data in {target}")
     return 0
 

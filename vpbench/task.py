@@ -102,10 +102,17 @@ class Task:
     chance_level: float | None = None
     synth: Callable[[Path, int], None] | None = None
     """Write generated data in the task's native format: synth(output_dir, seed)."""
+    data_name: str | None = None
+    """Sub-folder name under a parent data dir (default: the task name); tasks reading the same
+    benchmark files share one (e.g. VideoMMMU's question-only variant)."""
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Named protocol override sets (e.g. "lmms_eval"), chosen with ``--set TASK.preset=NAME``."""
     export: Callable[[Sequence[Record]], Any] | None = None
     """Build the benchmark's official submission object (JSON-serialisable) from a run's records."""
+
+    @property
+    def data_folder(self) -> str:
+        return self.data_name or self.name
 
     def parser(self, name: str | None) -> Parser:
         key = name or self.default_parser

@@ -257,4 +257,5 @@ TASK_QONLY = Task(
     annotation_files=(f"Adaptation/{PARQUET}",),
     chance_level=None,
     synth=_synth,
+    data_name="videommmu",
 )
