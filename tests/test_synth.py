@@ -380,3 +380,19 @@ def test_flash_counts_from_pixels_match_all_counts(tmp_path: Path) -> None:
         got = flash_counts(v)
         assert (got["left lamp"], got["right lamp"]) == (k, 6 - k)
         assert all(b - a <= 1 for a, b in (f for lamp in scene.facts["lamps"] for f in lamp["flashes"]))
+
+
+def test_h264_bytes_do_not_depend_on_process_heap(tmp_path, monkeypatch):
+    """PyAV's libx264 with macroblock-tree rate control encoded identical frames to different bytes
+    depending on the process heap (seen on the stage-1 training clips: 1-6 of 6 re-encodes
+    differed); write_mp4 disables mbtree so generated data is reproducible."""
+    import vpbench.train.manifest as manifest
+
+    monkeypatch.setattr(manifest, "SYNTH_CODEC", "libx264")
+    ref = manifest.synth_sft_manifest(tmp_path / "ref", n_clips=8, seed=0).parent
+    names = sorted(p.relative_to(ref) for p in ref.rglob("*.mp4"))
+    for i in range(1, 9):
+        junk = [bytearray(48 * (j % 89 + 1)) for j in range(700 * i)]  # a different heap each time
+        again = manifest.synth_sft_manifest(tmp_path / f"again{i}", n_clips=8, seed=0).parent
+        del junk
+        assert [(again / n).read_bytes() for n in names] == [(ref / n).read_bytes() for n in names], i

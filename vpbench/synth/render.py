@@ -25,7 +25,9 @@ from vpbench.errors import DataError, MissingMedia
 
 FALLBACK_CODEC = "mpeg4"
 # crf 16 keeps flat synthetic colours and 1-2 frame flashes intact after yuv420p + H.264.
-_X264_OPTIONS = {"crf": "16", "preset": "medium", "threads": "1"}
+# mbtree=0: with macroblock-tree rate control, PyAV's libx264 encoded identical frames to different
+# bytes depending on the process heap (tests/test_synth.py::test_h264_bytes_do_not_depend_on_process_heap).
+_X264_OPTIONS = {"crf": "16", "preset": "medium", "threads": "1", "x264-params": "mbtree=0"}
 
 
 def _codec_available(name: str) -> bool:

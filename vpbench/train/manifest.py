@@ -136,11 +136,20 @@ def manifest_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+# FFmpeg's native encoder: reproducible bytes (see ``synth_sft_manifest``); libx264 is not, here.
+SYNTH_CODEC = "mpeg4"
+
+
 def synth_sft_manifest(out_dir: str | Path, n_clips: int = 4, seed: int = 0, *, size: int = 56,
                        n_frames: int = 16, fps: float = 8.0) -> Path:
     """Write ``n_clips`` tiny mp4 clips (vpbench.synth scenes, ``size``×``size``) and
     ``manifest.jsonl`` (one QA per clip, keywords from the scene facts, no key_frames); return the
-    manifest path. Deterministic in ``seed``."""
+    manifest path. Deterministic in ``seed``: the same bytes in any process, whatever ran before.
+
+    The clips are MPEG-4 Part 2 (FFmpeg's own single-threaded encoder), not libx264: PyAV's bundled
+    x264 (crf with macroblock-tree, SIMD path; ``mbtree=0`` or ``asm=0`` make it stable) encodes the
+    same frames to different bytes (and decoded pixels) depending on the process's heap state. That made the stage-1 golden curves depend on what ran earlier in the process.
+    """
     import numpy as np
 
     from vpbench.synth.render import write_mp4
@@ -156,7 +165,7 @@ def synth_sft_manifest(out_dir: str | Path, n_clips: int = 4, seed: int = 0, *, 
         kind = kinds[i % len(kinds)]
         scene = make_scene(kind, rng, canvas)
         rel = f"clips/{i:03d}_{kind}.mp4"
-        write_mp4(out / rel, scene.frames, scene.fps)
+        write_mp4(out / rel, scene.frames, scene.fps, codec=SYNTH_CODEC)
         caption = str(scene.facts.get("caption", kind))
         words = [w.strip(".,") for w in caption.split() if len(w.strip(".,")) > 3][:3] or [kind]
         lines.append(json.dumps({
