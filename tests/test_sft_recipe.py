@@ -306,7 +306,6 @@ def test_export_is_a_plain_qwen_checkpoint(env: dict, full) -> None:
     assert (env["base"] / "full" / "metrics.jsonl").read_text().count("\n") == 4
 
 
-@pytest.mark.slow
 def test_ddp_two_cpu_processes_match_one_process(env: dict) -> None:
     """2 processes × batch 1 × accum 2 (DDP over gloo, negatives gathered across processes) ≡
     1 process × batch 2 × accum 2: same examples per micro-batch, same negatives. Dropout off (the
