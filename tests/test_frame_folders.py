@@ -14,7 +14,8 @@ from vpbench.errors import MissingMedia
 from vpbench.protocol import Protocol
 from vpbench.video.cache import FrameCache
 from vpbench.video.check import check_video, check_videos
-from vpbench.video.decode import decode_frames, decode_indices, list_frame_files, probe_folder
+from vpbench.video.decode import decode_frames, decode_indices
+from vpbench.video.folder import list_frame_files, probe_folder
 
 SMALL = {"min_pixels": 28 * 28, "max_pixels": 56 * 56}
 NFRAMES4 = Protocol(fps=None, nframes=4, **SMALL)

@@ -37,7 +37,7 @@ Decoder = Callable[..., Frames]
 
 def folder_identity(path: Path | str) -> dict[str, object]:
     """Plain values that change when a frame image of the folder at ``path`` changes, appears or goes."""
-    from vpbench.video.decode import list_frame_files
+    from vpbench.video.folder import list_frame_files
 
     resolved = Path(path).resolve()
     files = []

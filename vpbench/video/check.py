@@ -123,7 +123,7 @@ def check_frame_folder(
     """
     import math
 
-    from vpbench.video.decode import FrameImageError, image_size, list_frame_files, read_rgb
+    from vpbench.video.folder import FrameImageError, image_size, list_frame_files, read_rgb
 
     path = Path(path)
     if not path.exists():
