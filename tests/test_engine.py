@@ -158,7 +158,7 @@ def test_replay_missing_samples_fail_preflight(tmp_path, motionbench_root):
 
 
 @pytest.mark.parametrize("damage, message", [
-    ("delete", "missing"), ("empty", "0 bytes"), ("truncate", ""),
+    ("delete", "missing"), ("empty", "0 bytes"), ("truncate", "does not decode"),
 ])
 def test_broken_videos_fail_preflight_before_model_loads(tmp_path, motionbench_with_videos, damage, message):
     video = motionbench_with_videos / "self-collected" / "vidB.mp4"
@@ -225,3 +225,95 @@ def test_videommmu_delta_knowledge_is_derived_when_both_runs_present(tmp_path):
     video = list(RecordStore(out / "videommmu" / "records.jsonl").load().values())
     qonly = list(RecordStore(out / "videommmu_adaptation_qonly" / "records.jsonl").load().values())
     assert saved["value"] == pytest.approx(delta_knowledge(video, qonly).value)
+
+
+def _run_with(monkeypatch, backend, cfg):
+    import vpbench.api as api
+
+    monkeypatch.setattr(api, "load_backend", lambda spec, opts: backend)
+    return evaluate(cfg, echo=lambda s: None)
+
+
+def test_preflight_checks_each_clip_against_the_protocol(tmp_path, motionbench_with_videos, monkeypatch):
+    """20-frame clips at 10 fps: 24 frames cannot be sampled → excluded at preflight, not scored wrong."""
+    cfg = RunConfig(model="dummy:first", tasks=("motionbench",), output=tmp_path / "o",
+                    data_roots={"motionbench": motionbench_with_videos}, overrides={"protocol.nframes": "24"})
+    with pytest.raises(MissingMedia, match="too short"):
+        _run_with(monkeypatch, DummyBackend("first", needs_frames=True), cfg)
+
+
+class FlakyBackend(DummyBackend):
+    """Fails (as a per-sample error, like an OOM inside hf generate) on the first call for 'qa3'."""
+
+    def __init__(self):
+        super().__init__("first", batch_size=1)
+        self.calls: list[str] = []
+
+    def generate(self, batch):
+        self.calls += [p.request.sample_id for p in batch]
+        if [p.request.sample_id for p in batch] == ["qa3"] and self.calls.count("qa3") == 1:
+            return [Response("qa3", "", error="CUDA out of memory")]
+        return super().generate(batch)
+
+
+def test_failed_samples_are_retried_on_resume(tmp_path, motionbench_root, monkeypatch):
+    cfg = RunConfig(model="dummy:first", tasks=("motionbench",), output=tmp_path / "o",
+                    data_roots={"motionbench": motionbench_root}, cache=False)
+    backend = FlakyBackend()
+    first = _run_with(monkeypatch, backend, cfg)["motionbench"]
+    assert first.counts["n_failed"] == 1
+    second = _run_with(monkeypatch, backend, cfg)["motionbench"]
+    assert backend.calls.count("qa3") == 2 and backend.calls.count("qa1") == 1
+    assert second.counts["n_failed"] == 0
+
+
+def test_parser_change_on_resume_reparses_finished_records(tmp_path, motionbench_root):
+    out = tmp_path / "run"
+    base = ["run", "--model", f"replay:{_replay(tmp_path, ANSWERS)}", "--tasks", "motionbench",
+            "--data-root", str(motionbench_root), "--output", str(out)]
+    assert cli.main(base) == 0
+    assert cli.main(base + ["--set", "parser=lmms_eval"]) == 0
+    assert {m["name"]: m["value"] for m in _results(out)["metrics"]}["Dev-AVG"] == 0.75
+    lines = [json.loads(x) for x in (out / "motionbench" / "records.jsonl").read_text().splitlines()]
+    assert len(lines) == 5 and all(r["parser"].startswith("lmms_eval@") for r in lines)
+
+
+def test_running_another_task_into_a_dir_keeps_the_first(tmp_path, motionbench_root):
+    from vpbench.registry import get_task
+
+    vqa = tmp_path / "vru"
+    get_task("vru_accident_vqa").synth(vqa, 0)
+    out = tmp_path / "run"
+    assert cli.main(["run", "--model", "dummy:first", "--tasks", "motionbench", "--data-root",
+                     str(motionbench_root), "--output", str(out)]) == 0
+    assert cli.main(["run", "--model", "dummy:first", "--tasks", "vru_accident_vqa", "--data-root", str(vqa),
+                     "--output", str(out)]) == 0
+    assert cli.main(["score", str(out)]) == 0
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["results"]) == {"motionbench", "vru_accident_vqa"}
+    assert set(saved["manifest"]["tasks"]) == {"motionbench", "vru_accident_vqa"}
+
+
+def test_complete_last_record_without_newline_is_kept_and_ended(tmp_path, motionbench_root):
+    out = tmp_path / "run"
+    args = ["run", "--model", "dummy:first", "--tasks", "motionbench", "--data-root", str(motionbench_root),
+            "--output", str(out)]
+    assert cli.main(args) == 0
+    path = out / "motionbench" / "records.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:4]))  # 4 complete records, the last without its newline
+    assert cli.main(args) == 0
+    assert len(path.read_text().splitlines()) == 5
+
+
+def test_null_override_clears_optional_fields_and_limit_must_be_positive(tmp_path, motionbench_root, capsys):
+    from vpbench.engine.overrides import resolve
+    from vpbench.registry import get_task
+
+    task = get_task("motionbench")
+    r = resolve({"protocol.system_prompt": "null"}, ["motionbench"])
+    assert task.resolve_protocol(None, r.protocol["motionbench"]).system_prompt is None
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--model", "dummy:first", "--tasks", "motionbench", "--data-root", str(motionbench_root),
+                  "--output", str(tmp_path / "o"), "--limit", "0"])
+    assert "positive integer" in capsys.readouterr().err

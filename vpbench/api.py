@@ -111,7 +111,11 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     results: dict[str, TaskResult] = {}
     task_records: dict[str, tuple] = {}
     results_path = out / "results.json"
-    prior = read_json(results_path).get("results", {}) if results_path.exists() else {}
+    previous = read_json(results_path) if results_path.exists() else {}
+    prior = previous.get("results", {})  # tasks run into this dir before keep their results...
+    prior_derived = previous.get("derived", {})
+    if manifest_path.exists():  # ...and their provenance
+        manifest["tasks"].update(read_json(manifest_path).get("tasks", {}))
     write_json(manifest_path, manifest)
     try:
         for task in tasks:
@@ -148,11 +152,13 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
             write_json(out / task.name / "result.json", task_dict)
             write_json(manifest_path, manifest)
             prior[task.name] = task_dict
-            write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior})
+            write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
+                                      "derived": prior_derived})
         derived = _derived(task_records, resolved.stats)
         if derived:
+            prior_derived.update({k: dataclasses.asdict(v) for k, v in derived.items()})
             write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
-                                      "derived": {k: dataclasses.asdict(v) for k, v in derived.items()}})
+                                      "derived": prior_derived})
     finally:
         if cache:
             cache.close()

@@ -16,6 +16,16 @@ from vpbench.config import parse_assignments, suggest
 from vpbench.errors import VpbenchError
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from e
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with "did you mean" for unknown flags and no prefix abbreviations."""
 
@@ -56,7 +66,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         backend=BackendOptions(batch_size=ns.batch_size, dtype=ns.dtype, device=ns.device,
                                trust_remote_code=ns.trust_remote_code),
         perception_gap=ns.perception_gap,
-        argv=tuple(sys.argv),
+        argv=tuple(ns.argv),
     )
     evaluate(cfg)
     return 0
@@ -193,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-root", action="append", help="PATH, or TASK=PATH (repeatable)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override: protocol.fps=1, TASK.protocol.nframes=8, parser=lmms_eval, stats.n_boot=2000")
-    r.add_argument("--limit", type=int, help="first N samples per task (the run is marked partial)")
+    r.add_argument("--limit", type=_positive_int, help="first N samples per task (the run is marked partial)")
     r.add_argument("--allow-missing", action="store_true", help="exclude samples whose video is missing/broken")
     r.add_argument("--batch-size", type=int, default=1)
     r.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
@@ -261,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)
+    ns.argv = ["vpbench", *argv]
     try:
         return int(ns.fn(ns))
     except VpbenchError as e:

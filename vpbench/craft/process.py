@@ -105,6 +105,8 @@ def units_of(ann: Annotation, cfg: CraftConfig, item_id: str, prefix: str = ""
             bad = validate_qa(q.question, q.answer, q.answer_type, q.options, cfg.validate)
         except ValueError as e:
             bad = [Rejection("bad_answer", "answer", str(e))]
+        if not bad and q.answer_type == "choice":
+            bad = _choice_letter_problems(q)  # checked whatever validate.grammar says (_qa_unit indexes by it)
         if bad:
             rejected.append(_reject(rid, item_id, "validate", bad, _qa_dict(q)))
             continue
@@ -114,6 +116,16 @@ def units_of(ann: Annotation, cfg: CraftConfig, item_id: str, prefix: str = ""
 
 def _qa_dict(q: QAItem) -> dict[str, Any]:
     return {"question": q.question, "answer": q.answer, "answer_type": q.answer_type, "options": list(q.options)}
+
+
+def _choice_letter_problems(q: QAItem) -> list[Rejection]:
+    """A choice answer must be one letter naming one of >= 2 options."""
+    letters = [chr(ord("A") + i) for i in range(len(q.options))]
+    if len(q.options) < 2:
+        return [Rejection("bad_options", "answer", f"a choice question needs >= 2 options, got {len(q.options)}")]
+    if q.answer.strip() not in letters:
+        return [Rejection("bad_answer", "answer", f"choice answer must be one of {letters}, got {q.answer!r}")]
+    return []
 
 
 def _qa_unit(uid: str, q: QAItem, cfg: CraftConfig, source: str) -> Unit:
@@ -235,9 +247,10 @@ def process_item(item: CraftItem, tools: Tools) -> ItemResult:
             scores_cache[key] = select_keys(tools.scorer.score(frames, list(kws)), tools.select_cfg)
         keys = scores_cache[key]
         rid = f"{item.id}/{u.uid}"
-        if not keys:
+        if not any(k > 0 for k in keys):  # degrade() keeps frame 0: V' would equal V
             res.rejected.append(_reject(rid, item.id, "keyframes", [Rejection(
-                "no_key_frames", u.kind, f"the scorer found no key frame among {frames.shape[0]} sampled frames")]))
+                "no_key_frames", u.kind, f"the scorer found no key frame after frame 0 among {frames.shape[0]} "
+                f"sampled frames (key frames {list(keys)}), so the key-information-absent clip equals the clip")]))
             continue
         base = {"id": rid, "video": vfield, "start": start, "end": end, "prompt": u.prompt, "answer": u.answer}
         res.sft.append({**base, "keywords": kws, "key_frames": keys, "n_frames": int(frames.shape[0]),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from vpbench.errors import MissingMedia
+from vpbench.protocol import Protocol
 from vpbench.task import Task
 from vpbench.types import Sample
 
@@ -23,8 +24,12 @@ class PreflightReport:
         return not self.problems
 
 
-def check_media(task: Task, samples: Sequence[Sample], data_root: Path, workers: int = 2) -> PreflightReport:
-    """Probe every distinct video (and clip range) once; map problems back to sample ids.
+def check_media(task: Task, samples: Sequence[Sample], data_root: Path, workers: int = 2,
+                protocol: Protocol | None = None) -> PreflightReport:
+    """Probe every distinct video and clip range once; map problems back to sample ids.
+
+    With ``protocol``, each clip must also yield the protocol's frame count (a clip shorter than
+    ``nframes`` is a problem here, not a decode failure mid-run).
 
     A folder of frame images (``VideoRef.frames_fps`` set, or a directory) is checked at its
     ``frames_fps``: missing folder, no images, unreadable images and a missing rate are problems.
@@ -37,15 +42,16 @@ def check_media(task: Task, samples: Sequence[Sample], data_root: Path, workers:
             continue
         by_video.setdefault((s.video.path, s.video.start_s, s.video.end_s, s.video.frames_fps), []).append(s.id)
 
-    def item(rel: str, frames_fps: float | None) -> object:
-        path = task.video_path(data_root, rel)
-        return path if frames_fps is None else (path, None, None, frames_fps)
+    def item(key: tuple[str, float | None, float | None, float | None]) -> tuple:
+        rel, start_s, end_s, frames_fps = key
+        return (task.video_path(data_root, rel), start_s, end_s, frames_fps)
 
-    items = sorted({item(k[0], k[3]) for k in by_video}, key=str)
-    problems_by_item = check_videos(items, workers=workers)
+    items = sorted({item(k) for k in by_video}, key=str)
+    problems_by_item = check_videos(items, workers=workers, protocol=protocol)
     problems: dict[str, str] = {}
-    for (rel, _start, _end, frames_fps), ids in by_video.items():
-        problem = problems_by_item.get(item(rel, frames_fps))
+    for key, ids in by_video.items():
+        rel = key[0]
+        problem = problems_by_item.get(item(key))
         if problem:
             for sid in ids:
                 problems[sid] = f"{task.video_path(data_root, rel)}: {problem}"

@@ -62,6 +62,9 @@ class RecordStore:
                 raise DataError(f"{self.path}:{i + 1}: corrupt record line ({e}); fix or delete the line") from e
             out[rec.sample_id] = rec
             good_bytes += len(line) + 1
+        if raw and not raw.endswith(b"\n") and not self.dropped_partial_line:
+            with open(self.path, "ab") as f:  # a complete last record lacking its newline: end it
+                f.write(b"\n")
         return out
 
     def append(self, record: Record) -> None:

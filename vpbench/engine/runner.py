@@ -8,6 +8,7 @@ run-level ``results.json`` are written as each task finishes.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,14 +96,15 @@ def make_record(task: Task, sample: Sample, request: Request, response: Response
     )
 
 
-def _preflight(task: Task, samples: list[Sample], backend: Backend, opts: TaskRunOptions) -> dict[str, str]:
+def _preflight(task: Task, samples: list[Sample], backend: Backend, opts: TaskRunOptions,
+               protocol: Protocol) -> dict[str, str]:
     excluded: dict[str, str] = {}
     if hasattr(backend, "has"):  # replay: every sample needs a response, no videos needed
         rep = pf.check_replay(samples, task.name, backend.has)  # type: ignore[attr-defined]
         excluded.update({k: rep.problems[k] for k in pf.enforce(
             task.name, rep, opts.allow_missing, "Fix: add the missing sample ids to the replay file.")})
     if backend.needs_frames and task.requires_video:
-        rep = pf.check_media(task, [s for s in samples if s.id not in excluded], opts.data_root)
+        rep = pf.check_media(task, [s for s in samples if s.id not in excluded], opts.data_root, protocol=protocol)
         fix = (f"Fix: place the videos under {Path(opts.data_root) / task.video_dir} as the task README "
                f"says (tasks/{task.name}/README.md), or check --data-root.")
         excluded.update({k: rep.problems[k] for k in pf.enforce(task.name, rep, opts.allow_missing, fix)})
@@ -120,7 +122,7 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
     parser = task.parser(opts.parser)
     all_samples = task.load_samples(Path(opts.data_root))
     samples = all_samples[: opts.limit] if opts.limit else list(all_samples)
-    excluded = _preflight(task, samples, backend, opts)
+    excluded = _preflight(task, samples, backend, opts, protocol)
     samples = [s for s in samples if s.id not in excluded]
 
     name = "records.jsonl" if variant == "full" else f"records.{variant}.jsonl"
@@ -135,7 +137,14 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
         raise RunDirMismatch(
             f"{store.path}: {len(stale)} records were made under a different prompt/protocol "
             f"(e.g. {stale[0]}); write to a new --output dir, or delete {store.path} to start over")
-    todo = [s for s in samples if s.id not in done]
+    if store.dropped_partial_line:
+        print(f"vpbench: {store.path}: dropped a torn last line (a run was killed mid-write); "
+              f"that sample is generated again", file=sys.stderr)
+    # a parser change re-parses finished records; failed requests (OOM, decode errors) are retried
+    if any(r.parser != parser.tag for r in done.values()):
+        done = {sid: (r if r.parser == parser.tag else rescore_record(task, parser, r)) for sid, r in done.items()}
+        store.rewrite(done.values())
+    todo = [s for s in samples if s.id not in done or done[s.id].error is not None]
     load_frames = _frame_loader(opts.frame_cache_dir) if backend.needs_frames else None
     n_generated = 0
     with phase(f"{task.name}: generate", len(todo)) as bar:

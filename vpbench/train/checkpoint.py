@@ -14,6 +14,7 @@ contrastive heads are dropped, so the dir loads with ``from_pretrained`` like an
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,13 @@ def _write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file + ``os.replace`` (a crash leaves the old or the new file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def save_checkpoint(accelerator: Any, output_dir: str | Path, step: int, state: dict[str, Any]) -> Path:
     """Save everything needed to resume at ``step``; returns the checkpoint dir (all processes call)."""
     ckpt = Path(output_dir) / "checkpoints" / f"step_{step}"
@@ -41,7 +49,7 @@ def save_checkpoint(accelerator: Any, output_dir: str | Path, step: int, state: 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         _write_json(ckpt / STATE_FILE, {**state, "step": step})
-        (ckpt.parent / "latest").write_text(ckpt.name + "\n", encoding="utf-8")
+        write_text_atomic(ckpt.parent / "latest", ckpt.name + "\n")
     accelerator.wait_for_everyone()
     return ckpt
 
@@ -62,6 +70,53 @@ def resolve_resume(output_dir: str | Path, resume_from: str | None) -> Path | No
         raise ConfigError(f"train.resume_from={resume_from!r}: {path} is not a checkpoint dir (no {STATE_FILE}); "
                           "pass a <output_dir>/checkpoints/step_<n> dir or 'latest'")
     return path
+
+
+# config sections whose change makes a resumed run a different run (train.* may change: steps, output, ...)
+RESUME_SECTIONS = ("model", "data", "contrastive", "optim")
+RESUME_IGNORED = frozenset({"data.num_workers"})  # no effect on what is trained
+
+
+def read_trainer_state(ckpt: Path) -> dict[str, Any]:
+    """The ``trainer_state.json`` of a checkpoint dir (step, config, manifest_sha256, provenance)."""
+    return json.loads((Path(ckpt) / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def _flat(x: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(x, dict):
+        out: dict[str, Any] = {}
+        for k, v in x.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out if out or not prefix else {prefix[:-1]: {}}
+    return {prefix[:-1]: list(x) if isinstance(x, tuple) else x}
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Dotted keys of ``RESUME_SECTIONS`` whose values differ between two ``SFTConfig.to_dict()``."""
+    a = {k: v for s in RESUME_SECTIONS for k, v in _flat(saved.get(s, {}), f"{s}.").items()}
+    b = {k: v for s in RESUME_SECTIONS for k, v in _flat(current.get(s, {}), f"{s}.").items()}
+    return sorted(k for k in set(a) | set(b) if k not in RESUME_IGNORED and a.get(k, "<unset>") != b.get(k, "<unset>"))
+
+
+def check_resumable(saved_state: dict[str, Any], current_cfg: dict[str, Any], manifest_hash: str, ckpt: Path) -> None:
+    """ConfigError when the checkpoint was trained on another manifest or with other model / data /
+    contrastive / optim settings than the current config (a silent continuation would mix two runs)."""
+    problems = []
+    saved_hash = saved_state.get("manifest_sha256")
+    if saved_hash != manifest_hash:
+        problems.append(f"manifest_sha256 ({str(saved_hash)[:12]}... saved, {manifest_hash[:12]}... now: the "
+                        "manifest file changed)")
+    saved_cfg = saved_state.get("config")
+    if not isinstance(saved_cfg, dict):
+        problems.append("config (the checkpoint records none)")
+    else:
+        diff = config_differences(saved_cfg, current_cfg)
+        problems += [f"{k} ({_flat(saved_cfg).get(k, '<unset>')!r} saved, {_flat(current_cfg).get(k, '<unset>')!r} "
+                     "now)" for k in diff]
+    if problems:
+        raise ConfigError(f"cannot resume from {ckpt}: the checkpoint differs from the current run in "
+                          f"{'; '.join(problems)}. Restore the checkpoint's settings/manifest, or start a new run "
+                          "(another train.output_dir, or train.resume_from=null)")
 
 
 def load_checkpoint(accelerator: Any, ckpt: Path) -> dict[str, Any]:

@@ -64,6 +64,14 @@ class DataConfig:
             raise ConfigError(f"data.key_frames must be auto|manifest|scorer, got {self.key_frames!r}")
         if self.padding_side not in ("right", "left"):
             raise ConfigError(f"data.padding_side must be right|left, got {self.padding_side!r}")
+        device = str(dict(self.scorer_options).get("device", "cpu"))
+        if (self.scorer in ("blip2", "clip") and device.startswith("cuda") and self.num_workers > 0
+                and self.key_frames in ("auto", "scorer")):
+            raise ConfigError(
+                f"data.scorer={self.scorer} on {device} with data.num_workers={self.num_workers} and "
+                f"data.key_frames={self.key_frames}: the scorer would be loaded inside forked DataLoader workers "
+                "(CUDA cannot be re-initialised there, and every rank would use GPU 0). Precompute key_frames "
+                "with `vpbench data craft` and set data.key_frames=manifest, or set data.num_workers=0")
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,18 @@ class SFTDataset:
         return len(self.examples)
 
     def key_frames(self, ex: SFTExample, frames: np.ndarray) -> tuple[int, ...]:
+        """Key frame indices of ``ex`` (manifest or scorer); DataError when none is after frame 0, as
+        ``degrade`` keeps frame 0 (V' would equal V and the contrastive pair would be void)."""
+        keys = self._key_frames(ex, frames)
+        if not any(k > 0 for k in keys):
+            src = "the scorer" if self.scorer is not None and (self.cfg.key_frames == "scorer" or ex.key_frames is None) \
+                else "the manifest"
+            raise DataError(f"record {ex.id!r}: no key frame after frame 0 (key_frames {list(keys)} from {src}), so "
+                            "the key-information-absent clip V' equals V; drop the record (re-craft the manifest "
+                            "with `vpbench data craft`) or lower data.min_prominence")
+        return keys
+
+    def _key_frames(self, ex: SFTExample, frames: np.ndarray) -> tuple[int, ...]:
         mode = self.cfg.key_frames
         if mode == "manifest" and ex.key_frames is None:
             raise DataError(f"record {ex.id!r}: data.key_frames=manifest but the record has no key_frames; "
