@@ -108,7 +108,7 @@ def test_empty_cluster_is_its_own_cluster():
 def test_ci_method_strings_and_disabled_ci():
     assert ci_method(StatsOptions()) == "cluster-bootstrap-percentile(B=1000,seed=0)"
     assert ci_method(StatsOptions(n_boot=200, seed=7, alpha=0.1)) == (
-        "cluster-bootstrap-percentile(B=200,seed=7,level=0.90)"
+        "cluster-bootstrap-percentile(B=200,seed=7,level=0.9)"
     )
     m = mean_metric("acc", [rec("a", 1.0), rec("b", 0.0)], "acc", StatsOptions(n_boot=0))
     assert (m.value, m.ci_low, m.ci_high, m.ci_method) == (0.5, None, None, "none")

@@ -86,3 +86,15 @@ def test_score_is_case_sensitive_exact_match():
 def test_default_protocol_is_the_papers_1fps():
     assert TASK.protocol.fps == 1.0 and TASK.protocol.nframes is None
     assert isinstance(TASK.protocol, Protocol)
+
+
+@pytest.mark.parametrize("bad", ["E", "b", "", None])
+def test_answers_must_be_option_letters_or_na(tmp_path, bad):
+    rows = [{"question_type": "Camera Motion", "video_type": "x", "key": "v",
+             "qa": [{"uid": "u1", "start": None, "end": None, "answer": bad, "question": "Q?\nA. l\nB. r"}],
+             "video_path": "v.mp4"}]
+    root = tmp_path / "mb"
+    root.mkdir()
+    (root / "video_info.meta.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    with pytest.raises(DataError, match="neither an option letter"):
+        TASK.load_samples(root)

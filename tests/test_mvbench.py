@@ -221,7 +221,7 @@ def test_aggregate_keeps_unparsed_in_denominator():
     got = {m.name: m.value for m in agg.metrics}
     assert got["Avg"] == pytest.approx(2 / 5)
     assert got["answered_rate"] == pytest.approx(3 / 5)
-    assert got["Avg (lmms-eval, empty excluded)"] == pytest.approx(2 / 3)
+    assert got["Avg (empty responses excluded, as lmms-eval)"] == pytest.approx(2 / 3)
     avg = agg.metrics[0]
     assert (avg.n, avg.n_clusters, avg.n_failed) == (5, 4, 2)
     tasks = agg.by_group["task"]

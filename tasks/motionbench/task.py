@@ -85,11 +85,15 @@ def load_samples(root: Path) -> list[Sample]:
             stem, options = split_question(str(qa.get("question", "")))
             if not options:
                 raise DataError(f"{where}: QA {uid} has no inline options ('A. ...' lines) in its question")
+            letters = [o.split(".", 1)[0] for o in options]
+            if answer != "NA" and answer not in letters:
+                raise DataError(f"{where}: QA {uid} has answer {answer!r}, which is neither an option letter "
+                                f"{letters} nor \"NA\" (hidden test answer); fix the annotation file")
             samples.append(Sample(
                 id=uid, task="motionbench",
                 video=VideoRef(rel, qa.get("start"), qa.get("end")),
                 question=str(qa["question"]), options=options,
-                answer=None if answer in (None, "", "NA") else str(answer),
+                answer=None if answer == "NA" else str(answer),
                 cluster=str(key),
                 groups={"question_type": CATEGORIES[qtype], "video_type": str(row.get("video_type", ""))},
                 meta={"split": "test" if answer == "NA" else "dev"},

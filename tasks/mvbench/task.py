@@ -227,7 +227,7 @@ def make_aggregate(exclude_empty: bool = False):
         if exclude_empty:
             notes.append(f"lmms-eval denominator: {len(recs) - len(base)} empty responses excluded")
         elif nonempty:
-            metrics.append(mean_metric("Avg (lmms-eval, empty excluded)", nonempty, "acc", stats))
+            metrics.append(mean_metric("Avg (empty responses excluded, as lmms-eval)", nonempty, "acc", stats))
         names = {t: v[1] for t, v in TASKS.items()}
         per_task = group_metrics(base, "acc", "task", stats, names=names, order=list(TASKS))
         present = {r.groups.get("task") for r in recs}

@@ -29,11 +29,11 @@ def scorable(records: Sequence[Record]) -> list[Record]:
 def ci_method(stats: StatsOptions) -> str:
     """The ``MetricResult.ci_method`` string, e.g. ``cluster-bootstrap-percentile(B=1000,seed=0)``.
 
-    A level other than 95% is appended: ``...,seed=0,level=0.90)``.
+    A level other than 95% is appended: ``...,seed=0,level=0.9)`` (``level=0.975`` for alpha 0.025).
     """
     if stats.n_boot == 0:
         return "none"
-    level = "" if abs(stats.alpha - 0.05) < 1e-12 else f",level={1.0 - stats.alpha:.2f}"
+    level = "" if abs(stats.alpha - 0.05) < 1e-12 else f",level={round(1.0 - stats.alpha, 12):g}"
     return f"cluster-bootstrap-percentile(B={stats.n_boot},seed={stats.seed}{level})"
 
 

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from vpbench.errors import MetricUnavailable
+from vpbench.errors import DataError, MetricUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
@@ -271,6 +271,10 @@ def parse_spice_output(results: Sequence[dict[str, Any]], ids: Sequence[str]) ->
     """Per-sample ``All.f`` in ``ids`` order (NaN where SPICE gives none, as pycocoevalcap)."""
     by_id = {str(item["image_id"]): item["scores"]["All"]["f"] for item in results}
     out = []
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise DataError(f"SPICE returned no score for {len(missing)} of {len(ids)} captions (first: #{missing[0]}); "
+                        f"check the SPICE log above for a Java/CoreNLP failure")
     for i in ids:
         try:
             out.append(float(by_id[i]))
