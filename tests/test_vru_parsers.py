@@ -82,3 +82,12 @@ def test_official_model_mapping() -> None:
     assert all(v in VQA_PARSERS for v in OFFICIAL_MODEL_PARSERS.values())
     with pytest.raises(ConfigError, match="no official VRU-Accident parser"):
         official_vqa_parser("Unknown")
+
+
+def test_vqa_answered_means_an_option_letter():
+    from vpbench.registry import get_task
+
+    score = get_task("vru_accident_vqa").score
+    assert score("b ", "B", {}) == {"acc": 1.0, "answered": 1.0}
+    assert score("I think the road", "B", {}) == {"acc": 0.0, "answered": 0.0}  # a raw cleaner's output
+    assert score(None, "B", {}) == {"acc": 0.0, "answered": 0.0}

@@ -105,9 +105,13 @@ def build_messages(sample: Sample, protocol: Protocol) -> tuple[Message, ...]:
 
 
 def score(parsed: str | None, answer: str, meta: Mapping[str, Any]) -> dict[str, float]:
-    """Official ``VQA_eval``: ``pred.strip().upper() == GT.strip().upper()``; None is wrong."""
-    correct = parsed is not None and parsed.strip().upper() == answer.strip().upper()
-    return {"acc": float(correct), "answered": float(parsed is not None)}
+    """Official ``VQA_eval``: ``pred.strip().upper() == GT.strip().upper()``; None is wrong.
+
+    ``answered`` = the cleaned prediction is an option letter (several official cleaners never
+    return None, so "parsed" alone would count every raw reply as answered)."""
+    pred = parsed.strip().upper() if parsed is not None else None
+    correct = pred is not None and pred == answer.strip().upper()
+    return {"acc": float(correct), "answered": float(pred in ("A", "B", "C", "D"))}
 
 
 def aggregate(records: Sequence[Record], stats: StatsOptions) -> Aggregation:
