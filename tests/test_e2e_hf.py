@@ -52,13 +52,19 @@ def test_hf_backend_runs_the_same_path_as_replay(world):
     assert json.loads((out / "manifest.json").read_text())["tasks"]["motionbench"]["n_generated"] == 0
 
 
-def test_perception_gap_writes_both_scores_and_delta(world):
+@pytest.fixture(scope="module")
+def gap_run(world):
     root, data, model = world
     out = root / "gap"
     assert cli.main(["run", "--model", str(model), "--tasks", "motionbench", "--data-root", str(data),
                      "--output", str(out), "--device", "cpu", "--perception-gap",
                      "--set", "protocol.max_new_tokens=4", "--set", "protocol.fps=10",
                      "--set", "gap.scorer=motion_energy", "--set", "stats.n_boot=200"]) == 0
+    return out
+
+
+def test_perception_gap_writes_both_scores_and_delta(gap_run):
+    out = gap_run
     result = json.loads((out / "motionbench" / "result.json").read_text())
     gap = result["perception_gap"]
     assert set(gap) == {"full", "key_absent", "delta"}
@@ -73,17 +79,18 @@ def test_perception_gap_writes_both_scores_and_delta(world):
     assert {r["request_fingerprint"] for r in absent}.isdisjoint({r["request_fingerprint"] for r in full})
 
 
-def test_perception_gap_refuses_replay(world, tmp_path):
+def test_perception_gap_refuses_replay_before_generating(world, tmp_path, capsys):
     root, data, _ = world
     preds = tmp_path / "p.jsonl"
     preds.write_text("")
     assert cli.main(["run", "--model", f"replay:{preds}", "--tasks", "motionbench", "--data-root", str(data),
                      "--output", str(tmp_path / "o"), "--perception-gap", "--allow-missing"]) == 2
+    assert "needs a backend that sees frames" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
-def test_rescore_keeps_the_perception_gap(world):
-    root, _, _ = world
-    out = root / "gap"
+def test_rescore_keeps_the_perception_gap(gap_run):
+    out = gap_run
     before = json.loads((out / "motionbench" / "result.json").read_text())["perception_gap"]
     assert cli.main(["score", str(out)]) == 0
     after = json.loads((out / "motionbench" / "result.json").read_text())["perception_gap"]

@@ -89,6 +89,12 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     tasks = [get_task(t) for t in cfg.tasks]
     resolved = resolve(cfg.overrides, cfg.tasks)
     backend = load_backend(cfg.model, cfg.backend)
+    if cfg.perception_gap:  # refuse before any generation, not after the full pass
+        if not backend.needs_frames:
+            raise ConfigError("--perception-gap needs a backend that sees frames (not replay or dummy)")
+        no_video = [t.name for t in tasks if not t.requires_video]
+        if no_video:
+            raise ConfigError(f"--perception-gap needs video tasks; {', '.join(no_video)} show no video")
     model_fp = backend.fingerprint()
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,8 +193,6 @@ def _derived(task_records: Mapping[str, Sequence[Any]], stats) -> dict[str, Any]
 def _perception_gap(task, backend, opts, out, resolved, cache, model_fp, full) -> dict[str, Any]:
     from vpbench.engine.gap import gap_metrics, make_transform
 
-    if not backend.needs_frames:
-        raise ConfigError("--perception-gap needs a backend that sees frames (not replay)")
     absent = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp,
                       variant="key_absent", transform=make_transform(resolved.gap),
                       variant_fingerprint=resolved.gap.fingerprint())
