@@ -317,3 +317,23 @@ def test_null_override_clears_optional_fields_and_limit_must_be_positive(tmp_pat
         cli.main(["run", "--model", "dummy:first", "--tasks", "motionbench", "--data-root", str(motionbench_root),
                   "--output", str(tmp_path / "o"), "--limit", "0"])
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_replaced_video_is_a_cache_miss(tmp_path, motionbench_with_videos, monkeypatch):
+    import os
+
+    cache = tmp_path / "cache.sqlite"
+
+    def run(name):
+        backend = DummyBackend("first", needs_frames=True)
+        cfg = RunConfig(model="dummy:first", tasks=("motionbench",), output=tmp_path / name,
+                        data_roots={"motionbench": motionbench_with_videos}, cache_path=cache)
+        _run_with(monkeypatch, backend, cfg)
+        return json.loads((tmp_path / name / "manifest.json").read_text())["cache"]
+
+    assert run("a") == {"hits": 0, "misses": 5}
+    assert run("b") == {"hits": 5, "misses": 0}
+    video = motionbench_with_videos / "self-collected" / "vidB.mp4"
+    st = video.stat()
+    os.utime(video, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the file was replaced
+    assert run("c") == {"hits": 4, "misses": 1}

@@ -1,7 +1,8 @@
 """Cross-run response cache: SQLite (WAL), content-addressed, deterministic requests only.
 
-Key = sha256(model fingerprint, request fingerprint). Sampled (temperature > 0) requests are
-never cached. Safe for concurrent processes (SQLite locking, busy timeout).
+Key = sha256(model fingerprint, request fingerprint, media identity). The media identity (size and
+mtime of the video the request shows) makes a replaced video at the same path a miss, not a stale
+hit. Sampled (temperature > 0) requests are never cached. Safe for concurrent processes (SQLite locking, busy timeout).
 """
 
 from __future__ import annotations
@@ -37,15 +38,15 @@ class ResponseCache:
         self._db.execute(_SCHEMA)
 
     @staticmethod
-    def key(model_fp: str, request: Request) -> str:
-        return hashlib.sha256(f"{model_fp}\0{request.fingerprint}".encode()).hexdigest()
+    def key(model_fp: str, request: Request, media: str = "") -> str:
+        return hashlib.sha256(f"{model_fp}\0{request.fingerprint}\0{media}".encode()).hexdigest()
 
-    def get(self, model_fp: str, request: Request) -> Response | None:
+    def get(self, model_fp: str, request: Request, media: str = "") -> Response | None:
         if not request.greedy or self.refresh:
             self.misses += 1
             return None
         row = self._db.execute(
-            "SELECT response FROM responses WHERE key = ?", (self.key(model_fp, request),)
+            "SELECT response FROM responses WHERE key = ?", (self.key(model_fp, request, media),)
         ).fetchone()
         if row is None:
             self.misses += 1
@@ -56,14 +57,14 @@ class ResponseCache:
         d["cached"] = True
         return Response(**d)
 
-    def put(self, model_fp: str, request: Request, response: Response) -> None:
+    def put(self, model_fp: str, request: Request, response: Response, media: str = "") -> None:
         if not request.greedy or response.error is not None:
             return
         d = {k: getattr(response, k) for k in
              ("text", "n_input_tokens", "n_output_tokens", "latency_s", "finish_reason")}
         self._db.execute(
             "INSERT OR REPLACE INTO responses (key, model, request, response) VALUES (?, ?, ?, ?)",
-            (self.key(model_fp, request), model_fp, request.fingerprint, json.dumps(d)),
+            (self.key(model_fp, request, media), model_fp, request.fingerprint, json.dumps(d)),
         )
 
     def close(self) -> None:

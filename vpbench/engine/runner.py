@@ -96,6 +96,18 @@ def make_record(task: Task, sample: Sample, request: Request, response: Response
     )
 
 
+def _media_identity(task: Task, data_root: Path, request: Request) -> str:
+    """Size and mtime of the shown video (a frame folder: of its listing), for the response cache key."""
+    if request.video is None:
+        return ""
+    path = task.video_path(data_root, request.video.path)
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def _preflight(task: Task, samples: list[Sample], backend: Backend, opts: TaskRunOptions,
                protocol: Protocol) -> dict[str, str]:
     excluded: dict[str, str] = {}
@@ -154,10 +166,12 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
             misses: list[Prepared] = []
             frames_by_id: dict[str, Frames | None] = {}
             keys_by_id: dict[str, tuple[int, ...]] = {}
+            media: dict[str, str] = {}
             decode_s: dict[str, float] = {}
             for s in chunk:
                 req = requests[s.id]
-                hit = cache.get(model_fp, req) if cache else None
+                media[s.id] = _media_identity(task, opts.data_root, req) if backend.needs_frames else ""
+                hit = cache.get(model_fp, req, media[s.id]) if cache else None
                 if hit is not None and transform is None:
                     responses[s.id] = hit
                     frames_by_id[s.id] = None
@@ -188,7 +202,7 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
                         resp = dataclasses.replace(resp, latency_s=gen_s)
                     responses[p.request.sample_id] = resp
                     if cache:
-                        cache.put(model_fp, p.request, resp)
+                        cache.put(model_fp, p.request, resp, media[p.request.sample_id])
                 n_generated += len(misses)
             for s in chunk:
                 resp = responses[s.id]
