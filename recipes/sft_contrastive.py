@@ -108,20 +108,41 @@ def param_groups(model: torch.nn.Module, lr_sft: float, lr_cl: float, wd: float)
 
 
 class MetricLogger:
-    """metrics.jsonl always; TensorBoard scalars too when tensorboard is importable."""
+    """metrics.jsonl always; TensorBoard scalars too when tensorboard is importable.
 
-    def __init__(self, out_dir: Path, enabled: bool) -> None:
+    ``start_step``: the step training (re)starts from. Rows an earlier run logged after it (a crash
+    after the last checkpoint) are dropped from metrics.jsonl, and TensorBoard purges them, so a
+    resumed run's log holds each step once."""
+
+    def __init__(self, out_dir: Path, enabled: bool, start_step: int = 0) -> None:
         self.enabled = enabled
         self.path = out_dir / "metrics.jsonl"
         self.tb = None
         if enabled:
             out_dir.mkdir(parents=True, exist_ok=True)
+            self._truncate_after(start_step)
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tb = SummaryWriter(str(out_dir / "tb"))
+                self.tb = SummaryWriter(str(out_dir / "tb"), purge_step=start_step + 1 if start_step else None)
             except ImportError:
                 self.tb = None
+
+    def _truncate_after(self, step: int) -> None:
+        """Keep only the complete rows with ``step <= step`` (atomic rewrite)."""
+        if not self.path.is_file():
+            return
+        keep = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a half-written last line of a crashed run
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+                keep.append(line + "\n")
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("".join(keep), encoding="utf-8")
+        os.replace(tmp, self.path)
 
     def log(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled:
@@ -149,7 +170,7 @@ class SFTContrastiveRecipe:
         from accelerate.utils import DistributedType, set_seed
         from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
-        from vpbench.train.checkpoint import load_checkpoint, resolve_resume
+        from vpbench.train.checkpoint import check_resumable, load_checkpoint, read_trainer_state, resolve_resume
         from vpbench.train.collate import collate_sft
         from vpbench.train.contrastive import SpecialIds
         from vpbench.train.data import SFTDataset
@@ -180,29 +201,33 @@ class SFTContrastiveRecipe:
         self.collate = lambda exs: collate_sft(exs, self.ids, cfg.data.padding_side, self.use_cl)
 
         # optimiser groups from the prepared model (FSDP flattens params at prepare time);
-        # DeepSpeed needs model and optimiser in one prepare call.
+        # DeepSpeed needs model, optimiser and scheduler in one prepare call, the scheduler built on the
+        # raw AdamW (DeepSpeed's ZeRO optimiser is no torch Optimizer: LambdaLR would raise TypeError).
         o = cfg.optim
+        schedule = lr_lambda(o.scheduler, o.warmup_steps, t.max_steps)
         if acc.distributed_type == DistributedType.DEEPSPEED:
             acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = t.batch_size
             opt = torch.optim.AdamW(param_groups(wrapped, o.lr_sft, o.lr_cl, o.weight_decay), betas=tuple(o.betas),
                                     eps=o.eps)
-            self.model, self.optimizer = acc.prepare(wrapped, opt)
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+            # prepare() registers the scheduler for save/load_state; train() steps the raw LambdaLR once per
+            # optimiser step (accelerate's wrapper would step it num_processes times)
+            self.model, self.optimizer, _ = acc.prepare(wrapped, opt, self.scheduler)
         else:
             self.model = acc.prepare(wrapped)
             opt = torch.optim.AdamW(param_groups(self.model, o.lr_sft, o.lr_cl, o.weight_decay),
                                     betas=tuple(o.betas), eps=o.eps)
             self.optimizer = acc.prepare(opt)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer,
-            lr_lambda(o.scheduler, o.warmup_steps, t.max_steps))
-        acc.register_for_checkpointing(self.scheduler)
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.optimizer, schedule)
+            acc.register_for_checkpointing(self.scheduler)
 
         ckpt = resolve_resume(self.out, t.resume_from)
         if ckpt is not None:
+            check_resumable(read_trainer_state(ckpt), cfg.to_dict(), self.manifest_hash, ckpt)
             state = load_checkpoint(acc, ckpt)
             self.step = int(state["step"])
             acc.print(f"resumed from {ckpt} at step {self.step}")
-        self.logger = MetricLogger(self.out, acc.is_main_process)
+        self.logger = MetricLogger(self.out, acc.is_main_process, self.step)
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")

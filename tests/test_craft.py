@@ -361,3 +361,97 @@ def test_api_key_never_reaches_the_craft_report():
     cfg = load_craft_config(root, {"annotate.endpoint.api_key": "sk-secret"})
     assert "sk-secret" in repr(dataclasses.asdict(cfg))  # the key is really in the config...
     assert "sk-secret" not in json.dumps(cfg.to_dict())  # ...and redacted in what gets written
+
+
+# ------------------------------------------------------------------------------------------- review fixes
+
+def _choice(answer: str, options: list[str]) -> str:
+    content = json.dumps({"caption": "The car turns twice.", "qa": [
+        {"question": "Which car turns first?", "answer": answer, "answer_type": "choice", "options": options}]})
+    return parse_annotation(content, "c", 3).qa[0].answer
+
+
+@pytest.mark.parametrize("answer,letter", [("A", "A"), ("(B)", "B"), ("B.", "B"), ("B)", "B"),
+                                           ("B. the blue car", "B"), ("the red car", "A")])
+def test_choice_answer_forms(answer: str, letter: str) -> None:
+    assert _choice(answer, ["the red car", "the blue car"]) == letter
+
+
+@pytest.mark.parametrize("answer", ["A red car turns first", "B. the red car", "A. red car", "C", "(C)", "AB",
+                                    "A blue car"])
+def test_choice_answer_prose_is_malformed(answer: str) -> None:
+    from vpbench.llm import MalformedResponse
+
+    with pytest.raises(ValueError, match="not an option letter"):
+        _choice(answer, ["the red car", "the blue car"])
+    # through the endpoint annotator the ValueError is a MalformedResponse (retried, then a DataError)
+    item = CraftItem(id="clip1", video=Path("x.mp4"), facts={"caption": "A car."})
+    bad = json.dumps({"caption": "The car turns twice.", "qa": [
+        {"question": "Which car turns first?", "answer": answer, "answer_type": "choice",
+         "options": ["the red car", "the blue car"]}]})
+    with _Stub([(200, bad)]) as stub:
+        cfg = EndpointConfig(base_url=stub.url, model="m", max_retries=0, backoff_s=0.0, cache_path="")
+        with pytest.raises(DataError, match="no valid annotation"):
+            EndpointAnnotator(cfg).annotate(item)
+    assert issubclass(MalformedResponse, ValueError)
+
+
+def test_choice_letter_checked_without_grammar_validation() -> None:
+    from vpbench.craft.annotate import Annotation, QAItem
+    from vpbench.craft.process import units_of
+
+    cfg = _cfg(Path("/nonexistent"), Path("/tmp/unused"), validate={"grammar": False, "temporal": False})
+    qa = (QAItem("Which one moves first?", "A red car turns first", "choice", ("red", "blue"), uid="q0"),
+          QAItem("Which one moves first?", "C", "choice", ("red", "blue"), uid="q1"),
+          QAItem("Which one moves first?", "A", "choice", ("red",), uid="q2"),
+          QAItem("Which one moves first?", "B", "choice", ("red", "blue"), uid="q3"))
+    units, rejected = units_of(Annotation(video_id="v", caption=None, qa=qa), cfg, "v")
+    assert [u.uid for u in units] == ["q3"] and units[0].keyword_text == "Which one moves first? blue"
+    codes = {r["id"]: [x["code"] for x in r["reasons"]] for r in rejected}
+    assert codes == {"v/q0": ["bad_answer"], "v/q1": ["bad_answer"], "v/q2": ["bad_options"]}
+
+
+def test_key_frames_only_at_frame_0_are_rejected(mb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """degrade() keeps frame 0: a unit whose only key frame is 0 would give V' == V → no_key_frames."""
+    import vpbench.keyframes.select as select
+
+    monkeypatch.setattr(select, "select_keys", lambda scores, cfg: [0])
+    rep = run_craft(_cfg(mb, tmp_path / "out", input={"kind": "motionbench", "root": str(mb), "limit": 1}))
+    assert rep.sft == 0 and rep.rl == 0 and rep.rejected >= 1
+    rejected = _lines(tmp_path / "out" / "rejected.jsonl")
+    kf = [r for r in rejected if r["stage"] == "keyframes"]
+    assert kf and all([x["code"] for x in r["reasons"]] == ["no_key_frames"] for r in kf)
+    assert "after frame 0" in kf[0]["reasons"][0]["message"]
+    monkeypatch.setattr(select, "select_keys", lambda scores, cfg: [0, 2])
+    rep = run_craft(_cfg(mb, tmp_path / "out2", input={"kind": "motionbench", "root": str(mb), "limit": 1}))
+    assert rep.sft >= 1 and all(line["key_frames"] == [0, 2] for line in _lines(tmp_path / "out2" / "sft.jsonl"))
+
+
+def test_changed_craft_config_refuses_the_output_dir(mb: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    lim = {"kind": "motionbench", "root": str(mb), "limit": 1}
+    first = run_craft(_cfg(mb, out, input=lim))
+    state = _lines(out / "state.jsonl")
+    assert state and len({s["config_sha256"] for s in state}) == 1
+    before = _outputs(out)
+    with pytest.raises(ConfigError, match="another craft config.*Use a new output.dir"):
+        run_craft(_cfg(mb, out, input=lim, protocol={"fps": 5.0, "min_pixels": 12544}))
+    with pytest.raises(ConfigError, match="another craft config"):
+        run_craft(_cfg(mb, out, input=lim, keyframes={"scorer": "random", "min_prominence": 1.0}))
+    assert _outputs(out) == before  # nothing was written
+    # the same settings in another dir, a larger limit or retry_errors are the same config
+    again = run_craft(_cfg(mb, out, input={**lim, "limit": 2}, output={"dir": str(out), "retry_errors": True}))
+    assert again.skipped == first.processed == 1 and again.processed == 1
+    from vpbench.craft.state import config_fingerprint
+
+    assert config_fingerprint(_cfg(mb, out).to_dict()) == config_fingerprint(_cfg(mb, tmp_path / "x").to_dict())
+
+
+def test_empty_cache_path_disables_the_annotation_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vpbench.craft.annotate import get_annotator
+
+    monkeypatch.setenv("VPBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    ann = get_annotator("endpoint", {"base_url": "http://127.0.0.1:9/v1", "model": "m", "cache_path": ""})
+    assert ann.cache_path is None
+    ann = get_annotator("endpoint", {"base_url": "http://127.0.0.1:9/v1", "model": "m"})
+    assert ann.cache_path == tmp_path / "cache" / "annotations.sqlite"

@@ -10,6 +10,7 @@ Re-record (after an intended change, with a note in the PR) with:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -277,16 +278,116 @@ def test_batch_split_invariance_without_contrastive(env: dict) -> None:
 
 def test_resume_reproduces_uninterrupted_run(env: dict, full) -> None:
     ckpt = env["base"] / "full" / "checkpoints" / "step_2"
+    # a crashed earlier attempt logged steps 1-3 (the last row half-written) after checkpoint step 2
+    (env["base"] / "resumed").mkdir(exist_ok=True)
+    (env["base"] / "resumed" / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 9.0}) + "\n" for s in (1, 2, 3)) + '{"step": 4, "lo')
     part = env["recipe"].SFTContrastiveRecipe(_cfg(env, "resumed", **{"train.resume_from": str(ckpt)}))
     part.setup()
     assert part.step == 2
     part.train()
     part.cleanup()
+    rows = [json.loads(x) for x in (env["base"] / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]  # each step once: the stale step 3 row is gone
+    assert rows[2]["loss"] == pytest.approx(full.history[2]["loss"]) and rows[0]["loss"] == 9.0
     for h_full, h_res in zip(full.history[2:], part.history):
         for k in ("loss", "sft", "v2v", "t2v", "v2t"):
             assert h_res[k] == pytest.approx(h_full[k], rel=1e-6, abs=1e-7), k
     for p, q in zip(full.model.parameters(), part.model.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_resume_refuses_changed_manifest_or_config(env: dict, full, tmp_path: Path) -> None:
+    """Resuming with another manifest or other model/data/contrastive/optim settings is a ConfigError
+    naming what differs (train.* may change; nothing is loaded before the check)."""
+    ckpt = str(env["base"] / "full" / "checkpoints" / "step_2")
+    rec = env["recipe"].SFTContrastiveRecipe(_cfg(env, "resume_bad1", **{"train.resume_from": ckpt,
+                                                                         "optim.lr_sft": 5e-4,
+                                                                         "contrastive.temperature": 0.1}))
+    with pytest.raises(ConfigError, match=r"contrastive\.temperature \(0\.05 saved, 0\.1 now\).*optim\.lr_sft"):
+        rec.setup()
+    changed = tmp_path / "changed.jsonl"
+    lines = Path(env["manifest"]).read_text().splitlines()
+    changed.write_text("\n".join(lines[:-1]) + "\n")
+    rec = env["recipe"].SFTContrastiveRecipe(_cfg(env, "resume_bad2", **{"train.resume_from": ckpt,
+                                                                         "data.manifest": str(changed),
+                                                                         "data.video_root": str(Path(env["manifest"]).parent)}))
+    with pytest.raises(ConfigError, match=r"manifest_sha256 .*data\.manifest .*data\.video_root"):
+        rec.setup()
+    from vpbench.train.checkpoint import config_differences
+
+    a = full.cfg.to_dict()
+    assert config_differences(a, _cfg(env, "elsewhere", **{"train.max_steps": 9, "data.num_workers": 1}).to_dict()) == []
+
+
+def test_latest_pointer_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vpbench.train import checkpoint
+
+    class Acc:
+        is_main_process = True
+
+        def save_state(self, d: str) -> None:
+            Path(d).mkdir(parents=True)
+
+        def wait_for_everyone(self) -> None:
+            pass
+
+    checkpoint.save_checkpoint(Acc(), tmp_path, 1, {})
+    replaced: list[tuple[str, str]] = []
+    real = os.replace
+    monkeypatch.setattr(checkpoint.os, "replace", lambda a, b: (replaced.append((Path(a).name, Path(b).name)),
+                                                               real(a, b)))
+    checkpoint.save_checkpoint(Acc(), tmp_path, 2, {})
+    assert ("latest" in [b for _, b in replaced]) and all(a != b for a, b in replaced)
+    assert (tmp_path / "checkpoints" / "latest").read_text() == "step_2\n"
+    assert checkpoint.resolve_resume(tmp_path, "latest") == tmp_path / "checkpoints" / "step_2"
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest", "step_1", "step_2"]
+
+
+def test_gpu_scorer_in_dataloader_workers_is_a_config_error() -> None:
+    from vpbench.train.config import load_config
+
+    gpu = {"data.scorer": "blip2", "data.scorer_options": "{model_dir: /m, device: 'cuda:0'}", "data.num_workers": "2"}
+    for mode in ("auto", "scorer"):
+        with pytest.raises(ConfigError, match="(?i)precompute key_frames with `vpbench data craft`.*num_workers=0"):
+            load_config(TINY_YAML, {**gpu, "data.key_frames": mode})
+    with pytest.raises(ConfigError, match="forked DataLoader workers"):
+        load_config(TINY_YAML, {**gpu, "data.scorer": "clip", "data.key_frames": "auto"})
+    # fine: key frames from the manifest, no workers, a CPU scorer, or a scorer without a model
+    assert load_config(TINY_YAML, {**gpu, "data.key_frames": "manifest"}).data.num_workers == 2
+    assert load_config(TINY_YAML, {**gpu, "data.num_workers": "0"}).data.scorer == "blip2"
+    assert load_config(TINY_YAML, {**gpu, "data.scorer_options": "{device: cpu}"}).data.num_workers == 2
+    assert load_config(TINY_YAML, {**gpu, "data.scorer": "random"}).data.scorer == "random"
+
+
+def test_big_configs_train_fp32_masters_on_crafted_key_frames() -> None:
+    from vpbench.train.config import load_config
+
+    for name in ("qwen2_5_vl_3b.yaml", "qwen2_5_vl_7b.yaml"):
+        cfg = load_config(TINY_YAML.parent / name)
+        # bf16 weights + plain AdamW (DDP / FSDP) would round small updates to zero: fp32 weights, bf16 autocast
+        assert (cfg.model.dtype, cfg.train.mixed_precision) == ("float32", "bf16"), name
+        assert cfg.data.key_frames == "manifest" and cfg.data.num_workers > 0, name
+
+
+def test_key_frames_only_at_frame_0_are_a_data_error(env: dict) -> None:
+    """degrade() keeps frame 0, so key frames [0] (or none) would give V' == V."""
+    from transformers import AutoTokenizer
+
+    from vpbench.train.data import SFTDataset
+    from vpbench.train.manifest import read_manifest
+
+    cfg = _cfg(env, "unused", **{"data.key_frames": "manifest"})
+    exs = read_manifest(env["manifest"])
+    tok = AutoTokenizer.from_pretrained(env["model"])
+    ds = SFTDataset([dataclasses.replace(exs[0], key_frames=(0,))], cfg.data, env["model"], tok)
+    with pytest.raises(DataError, match=f"record '{exs[0].id}': no key frame after frame 0"):
+        ds[0]
+    ok = SFTDataset([dataclasses.replace(exs[0], key_frames=(0, 1))], cfg.data, env["model"], tok)[0]
+    assert ok.key_frames == (0, 1)
+    plain = SFTDataset([dataclasses.replace(exs[0], key_frames=(0,))], cfg.data, env["model"], tok,
+                       with_degraded=False)[0]  # no V' needed (contrastive off): nothing to check
+    assert plain.key_frames == ()
 
 
 def test_export_is_a_plain_qwen_checkpoint(env: dict, full) -> None:

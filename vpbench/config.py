@@ -52,7 +52,7 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if type(None) in args and (value is None or (isinstance(value, str) and value.strip() in ("null", "~", ""))):
+        if type(None) in args and (value is None or (isinstance(value, str) and value.strip() in ("null", "~"))):
             return None
         errors = []
         for arg in args:

@@ -17,6 +17,8 @@ Two annotators, same interface ``annotate(item) -> Annotation`` and identity (``
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import re
 from dataclasses import dataclass, field
@@ -134,13 +136,31 @@ SYSTEM_PROMPT = (
 )
 USER_TEMPLATE = "Clip id: {video_id}\nDuration: {duration}\nWhat is known about the clip:\n{context}"
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
-_LETTER = re.compile(r"^\(?([A-Z])\)?[.:)]?(?:\s.*)?$", re.S)
+_LETTER = re.compile(r"^(?:\(([A-Z])\)|([A-Z])[.)]?)$")  # "A", "(A)", "A.", "A)"
+_LETTER_TEXT = re.compile(r"^([A-Z])\.\s+(.+)$", re.S)  # "A. <the option's exact text>"
+
+
+def choice_letter(answer: str, options: list[str]) -> str | None:
+    """The option letter a choice answer names, or None. Accepted: a bare letter ("A", "(A)", "A.", "A)"),
+    "A. <exact text of option A>", or an option's exact text. "A red car turns first" is no letter."""
+    letters = [chr(ord("A") + i) for i in range(len(options))]
+    if answer in options:
+        return letters[options.index(answer)]
+    m = _LETTER.match(answer)
+    if m:
+        letter = m.group(1) or m.group(2)
+        return letter if letter in letters else None
+    m = _LETTER_TEXT.match(answer)
+    if m and m.group(1) in letters and m.group(2).strip() == options[letters.index(m.group(1))]:
+        return m.group(1)
+    return None
 
 
 def parse_annotation(content: str, video_id: str, max_qa: int) -> Annotation:
     """Validate a model answer (module docstring schema, optionally in a ``` fence); ValueError says what is wrong.
 
-    A choice answer given as ``"B"``, ``"B."``, ``"(B)"``, ``"B. text"`` or as the option text becomes the letter.
+    A choice answer given as ``"B"``, ``"B."``, ``"(B)"``, ``"B)"``, ``"B. <option B's exact text>"`` or as an option's
+    exact text becomes the letter; anything else (``"A red car turns first"``) is a ValueError.
     """
     m = _FENCE.match(content)
     try:
@@ -167,13 +187,11 @@ def parse_annotation(content: str, video_id: str, max_qa: int) -> Annotation:
         if atype == "choice":
             if len(opts) < 2:
                 raise ValueError(f"qa[{j}] is a choice question with {len(opts)} options")
-            lm = _LETTER.match(answer)
-            if answer in opts:
-                answer = chr(ord("A") + opts.index(answer))
-            elif lm and ord(lm.group(1)) - ord("A") < len(opts):
-                answer = lm.group(1)
-            else:
-                raise ValueError(f"qa[{j}] choice answer {answer!r} is not an option letter")
+            letter = choice_letter(answer, opts)
+            if letter is None:
+                raise ValueError(f"qa[{j}] choice answer {answer!r} is not an option letter (give 'A', '(A)', "
+                                 "'A.', 'A)' or 'A. <the option text>')")
+            answer = letter
         items.append(QAItem(question=str(q["question"]).strip(), answer=answer, answer_type=atype,
                             options=tuple(opts), uid=f"qa{j}"))
     return Annotation(video_id=video_id, caption=obj["caption"].strip(), qa=tuple(items))
@@ -271,5 +289,9 @@ def get_annotator(name: str, options: Mapping[str, Any] | None = None) -> Templa
             raise ConfigError(f"annotator 'template' takes no options, got {sorted(opts)}")
         return TemplateAnnotator()
     if name == "endpoint":
-        return EndpointAnnotator(from_mapping(EndpointConfig, opts, "annotate.endpoint"))
+        cfg = from_mapping(EndpointConfig, opts, "annotate.endpoint")
+        if isinstance(opts.get("cache_path"), str) and not opts["cache_path"].strip():
+            # "" means "no cache"; vpbench.config.coerce reads "" as null (= the default cache) for Optional fields
+            cfg = dataclasses.replace(cfg, cache_path="")
+        return EndpointAnnotator(cfg)
     raise ConfigError(f"unknown annotator '{name}'{suggest(name, ['template', 'endpoint'])}; known: endpoint, template")

@@ -32,7 +32,7 @@ from typing import Any, Iterator
 from vpbench.craft.config import CraftConfig, craft_config_from_mapping, load_craft_config
 from vpbench.craft.inputs import CraftItem, iter_motionbench, iter_videos
 from vpbench.craft.process import ItemResult, Tools, item_error, process_item
-from vpbench.craft.state import JsonlSink, StateFile, write_json_atomic
+from vpbench.craft.state import JsonlSink, StateFile, config_fingerprint, write_json_atomic
 from vpbench.errors import ConfigError
 
 __all__ = ["CraftConfig", "CraftReport", "load_craft_config", "craft_config_from_mapping", "run_craft",
@@ -145,9 +145,13 @@ def run_craft(cfg: CraftConfig) -> CraftReport:
     """Craft the configured input into manifests under ``cfg.output.dir`` (module docstring). Resumable."""
     out = Path(cfg.output.dir)
     out.mkdir(parents=True, exist_ok=True)
-    tools = build_tools(cfg)
+    state = StateFile(out / "state.jsonl", config_fingerprint(cfg.to_dict()))  # refuses a changed config first
+    try:
+        tools = build_tools(cfg)
+    except BaseException:
+        state.close()
+        raise
     sinks = {k: JsonlSink(out / f"{k}.jsonl") for k in OUTPUTS}
-    state = StateFile(out / "state.jsonl")
     order: list[str] = []
     processed = skipped = 0
     try:

@@ -7,7 +7,10 @@ every complete line is kept as it is, a line that is not a JSON object with an i
 file, so re-running an item writes only what is missing, in the same order.
 
 ``StateFile`` (``state.jsonl``): one line per finished item, ``{"item", "status": "done"|"error",
-"retryable", "sft": [ids], "rl": [ids], "rejected": [ids], "report": {...}}``; the last line of an item wins.
+"retryable", "sft": [ids], "rl": [ids], "rejected": [ids], "report": {...}, "config_sha256"}``; the last line of
+an item wins. ``config_sha256`` is ``config_fingerprint`` of the craft config (output paths and transport
+settings left out): a state file written under another fingerprint is refused (ConfigError), so one output dir
+never mixes records crafted with different protocols / scorers / annotators.
 An item is finished when its last state says so (a retryable error never is) and every id it lists is present
 in the outputs: deleting an output line makes the item run again, and only that line is written back.
 """
@@ -18,6 +21,31 @@ import json
 import os
 from pathlib import Path
 from typing import IO, Any
+
+from vpbench.errors import ConfigError
+from vpbench.hashing import stable_hash
+
+# config keys that do not change what is crafted (where outputs go, how the endpoint is reached, how many items)
+FINGERPRINT_IGNORED = (
+    ("output", "dir"), ("output", "retry_errors"), ("input", "limit"),
+    ("annotate", "endpoint", "base_url"), ("annotate", "endpoint", "api_key"), ("annotate", "endpoint", "timeout_s"),
+    ("annotate", "endpoint", "max_retries"), ("annotate", "endpoint", "backoff_s"),
+    ("annotate", "endpoint", "backoff_max_s"), ("annotate", "endpoint", "cache_path"),
+)
+
+
+def config_fingerprint(cfg: dict[str, Any]) -> str:
+    """Hash of a ``CraftConfig.to_dict()`` without the ``FINGERPRINT_IGNORED`` keys."""
+    import copy
+
+    c = copy.deepcopy(cfg)
+    for path in FINGERPRINT_IGNORED:
+        node: Any = c
+        for k in path[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return stable_hash(c, length=32)
 
 
 class JsonlSink:
@@ -63,8 +91,9 @@ class JsonlSink:
 class StateFile:
     """Per-item progress (module docstring)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fingerprint: str | None = None) -> None:
         self.sink_path = path
+        self.fingerprint = fingerprint
         self.entries: dict[str, dict[str, Any]] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
@@ -79,6 +108,14 @@ class StateFile:
                     self.entries[str(obj["item"])] = obj
                 except (ValueError, KeyError, TypeError):
                     continue
+        if fingerprint is not None:
+            other = sorted({str(e.get("config_sha256")) for e in self.entries.values()} - {fingerprint})
+            if other:
+                raise ConfigError(
+                    f"{path.parent}: the craft outputs there were made with another craft config (config_sha256 "
+                    f"{', '.join(other)}; this config's is {fingerprint}): protocol, scorer, annotator, validation or "
+                    "prompt settings changed. Use a new output.dir (or restore the previous settings); one output "
+                    "dir never mixes records crafted with different settings")
         self._f: IO[str] = open(path, "a", encoding="utf-8")
 
     def finished(self, item: str, sinks: dict[str, JsonlSink], retry_errors: bool = False) -> bool:
@@ -88,6 +125,8 @@ class StateFile:
         return all(i in sinks[k].ids for k in ("sft", "rl", "rejected") for i in st.get(k, []))
 
     def record(self, entry: dict[str, Any]) -> None:
+        if self.fingerprint is not None:
+            entry = {**entry, "config_sha256": self.fingerprint}
         self._f.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
         self._f.flush()
         self.entries[str(entry["item"])] = entry
