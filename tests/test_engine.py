@@ -337,3 +337,14 @@ def test_replaced_video_is_a_cache_miss(tmp_path, motionbench_with_videos, monke
     st = video.stat()
     os.utime(video, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the file was replaced
     assert run("c") == {"hits": 4, "misses": 1}
+
+
+def test_rescore_covers_the_last_runs_sample_set(tmp_path, motionbench_root):
+    out = tmp_path / "run"
+    base = ["run", "--model", "dummy:first", "--tasks", "motionbench", "--data-root", str(motionbench_root),
+            "--output", str(out)]
+    assert cli.main(base) == 0
+    assert cli.main(base + ["--limit", "2"]) == 0
+    assert _results(out)["counts"]["n_evaluated"] == 2
+    assert cli.main(["score", str(out)]) == 0
+    assert _results(out)["counts"]["n_evaluated"] == 2

@@ -156,6 +156,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
                 manifest["tasks"][task.name]["perception_gap"] = dataclasses.asdict(resolved.gap)
                 echo(render_gap(task.name, gap))
             write_json(out / task.name / "result.json", task_dict)
+            write_json(out / task.name / "sample_ids.json", [r.sample_id for r in outcome.records])
             write_json(manifest_path, manifest)
             prior[task.name] = task_dict
             write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
@@ -226,11 +227,14 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
     for name, info in manifest.get("tasks", {}).items():
         task = get_task(name)
         p = task.parser(parser or info.get("parser", "").split("@")[0] or None)
+        ids_file = run_dir / name / "sample_ids.json"
+        evaluated = set(read_json(ids_file)) if ids_file.exists() else None  # the last run's sample set
         variants: dict[str, list] = {}
         for path in sorted((run_dir / name).glob("records*.jsonl")):
             store = RecordStore(path)
-            variants[path.name] = [rescore_record(task, p, r) for r in store.load().values()]
-            store.rewrite(variants[path.name])
+            rescored = [rescore_record(task, p, r) for r in store.load().values()]
+            store.rewrite(rescored)
+            variants[path.name] = [r for r in rescored if evaluated is None or r.sample_id in evaluated]
         full = variants.get("records.jsonl", [])
         result = summarize(task, full, Protocol(**info["protocol"]), stats, n_total=info.get("n_total", len(full)),
                            sample_set=info.get("sample_set_hash", ""), partial=info.get("partial", False),
