@@ -15,8 +15,9 @@ from vpbench.engine.runner import TaskRunOptions, run_task, summarize
 from vpbench.errors import ConfigError, RunDirMismatch
 from vpbench.models.loader import BackendOptions, load_backend
 from vpbench.registry import get_task
-from vpbench.results import SCHEMA_VERSION, read_json, render_table, task_result_to_dict, write_json
-from vpbench.types import TaskResult
+from vpbench.results import (SCHEMA_VERSION, format_metric, read_json, render_table, task_result_to_dict,
+                             write_json)
+from vpbench.types import MetricResult, TaskResult
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
             cache.close()
     echo(render_table(results))
     for name, m in derived.items():
-        ci = f" [{m.ci_low * 100:.1f}, {m.ci_high * 100:.1f}]" if m.ci_low is not None else ""
-        echo(f"{name:<36} {m.value * 100:.2f}{ci}  (n={m.n})")
+        echo(f"{name:<36} {format_metric(m)}  (n={m.n})")
     return results
 
 
@@ -204,9 +204,8 @@ def _perception_gap(task, backend, opts, out, resolved, cache, model_fp, full) -
 def render_gap(task: str, gap: Mapping[str, Any]) -> str:
     rows = [f"{task}: perception gap (paired, key frames replaced by their predecessors)"]
     for key in ("full", "key_absent", "delta"):
-        m = gap[key]
-        ci = f" [{m['ci_low'] * 100:.1f}, {m['ci_high'] * 100:.1f}]" if m["ci_low"] is not None else ""
-        rows.append(f"  {m['name']:<34} {m['value'] * 100:.2f}{ci}  (n={m['n']}, videos={m['n_clusters']})")
+        m = MetricResult(**gap[key])
+        rows.append(f"  {m.name:<34} {format_metric(m)}  (n={m.n}, videos={m.n_clusters})")
     return "\n".join(rows)
 
 

@@ -42,7 +42,8 @@ def task_result_from_dict(d: Mapping[str, Any]) -> TaskResult:
     return TaskResult(**d)
 
 
-def _fmt(m: MetricResult, scale: float = 100.0) -> str:
+def format_metric(m: MetricResult, scale: float = 100.0) -> str:
+    """'57.30 [55.1, 59.4]': the value and its CI, ×100 for display."""
     ci = ""
     if m.ci_low is not None and m.ci_high is not None:
         ci = f" [{m.ci_low * scale:.1f}, {m.ci_high * scale:.1f}]"
@@ -59,11 +60,11 @@ def render_table(results: Mapping[str, TaskResult]) -> str:
                 f"unparsed={c.get('n_unparsed', 0)}{', PARTIAL' if r.partial else ''})")
         lines.append(head)
         for m in r.metrics:
-            lines.append(f"  {m.name:<34} {_fmt(m)}")
+            lines.append(f"  {m.name:<34} {format_metric(m)}")
         for group, ms in r.by_group.items():
             lines.append(f"  by {group}:")
             for m in ms:
-                lines.append(f"    {m.name:<32} {_fmt(m)}  (n={m.n})")
+                lines.append(f"    {m.name:<32} {format_metric(m)}  (n={m.n})")
         for note in r.notes:
             lines.append(f"  note: {note}")
     return "\n".join(lines)
