@@ -159,7 +159,7 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
     todo = [s for s in samples if s.id not in done or done[s.id].error is not None]
     load_frames = _frame_loader(opts.frame_cache_dir) if backend.needs_frames else None
     n_generated = 0
-    with phase(f"{task.name}: generate", len(todo)) as bar:
+    with phase(f"{task.name}: generate", len(todo)) as bar, store.writer() as writer:
         for start in range(0, len(todo), max(1, backend.batch_size)):
             chunk = todo[start: start + max(1, backend.batch_size)]
             responses: dict[str, Response] = {}
@@ -204,15 +204,17 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
                     if cache:
                         cache.put(model_fp, p.request, resp, media[p.request.sample_id])
                 n_generated += len(misses)
+            finished: list[Record] = []
             for s in chunk:
                 resp = responses[s.id]
                 timing = {"decode_s": round(decode_s.get(s.id, 0.0), 4),
                           "generate_s": round(resp.latency_s or 0.0, 4)}
                 rec = make_record(task, s, requests[s.id], resp, parser, frames_by_id.get(s.id), timing,
                                   variant, keys_by_id.get(s.id, ()))
-                store.append(rec)
+                finished.append(rec)
                 done[s.id] = rec
-                bar.update()
+            writer.commit(finished)  # group commit: a kill from here on cannot lose this batch
+            bar.update(len(finished))
 
     records = [done[s.id] for s in samples]
     result = summarize(task, records, protocol, stats, n_total=len(all_samples),
