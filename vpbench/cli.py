@@ -266,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--output", required=True)
     mt.add_argument("--seed", type=int, default=0)
     mt.set_defaults(fn=_cmd_model_tiny)
+    from vpbench.commands import gate as gate_commands  # compare, regress, baseline freeze (issue 11)
+    gate_commands.register(sub)
     return p
 
 
