@@ -165,7 +165,7 @@ def test_compare_reports_flips_with_both_responses_as_table_and_json(gate, capsy
                      "--n-boot", "300"]) == 0
     text = capsys.readouterr().out
     first = gate["dev"][0]
-    assert "1 samples flipped on acc" in text and first.id in text
+    assert "1 sample(s) flipped on acc" in text and first.id in text
     task = json.loads(out.read_text())["tasks"]["motionbench"]
     rows = {m["metric"]: m for m in task["metrics"]}
     assert set(rows) >= {"acc", "answered", "failure_rate", f"acc[question_type={first.groups['question_type']}]"}

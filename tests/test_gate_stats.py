@@ -122,3 +122,16 @@ def test_verdict_boundaries_and_n_to_decide():
     fail = dataclasses.replace(c, metric="failure_rate", kind="failure_rate", delta=0.05, ci_low=0.011, ci_high=0.09)
     assert decide_failure(fail, 1.0).verdict is Verdict.REGRESSION
     assert decide_failure(fail, 2.0).verdict is Verdict.PASS
+
+
+def test_bonferroni_policy_splits_the_level_over_every_call():
+    from vpbench.gate.policy import policy_from_mapping
+
+    body = {"tasks": {"motionbench": {"metrics": {"acc": {"margin": 1}, "acc[question_type=CM]": {"margin": 5}}},
+                      "mvbench": {"metrics": {"acc": {"margin": 1}}}}, "multiplicity": "bonferroni"}
+    p = policy_from_mapping(body)
+    assert p.n_calls == 5  # three metrics + two failure-rate guards
+    assert p.stats().ci_level == pytest.approx(1 - 0.05 / 5)
+    assert policy_from_mapping({**body, "multiplicity": "none"}).stats().ci_level == 0.95
+    with pytest.raises(Exception, match="did you mean 'bonferroni'"):
+        policy_from_mapping({**body, "multiplicity": "bonferoni"})

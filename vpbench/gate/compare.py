@@ -243,8 +243,9 @@ def _compare_macro(spec: MetricSpec, al: Aligned, a: np.ndarray, b: np.ndarray, 
 
 
 def default_metrics(al: Aligned, primary_score: str, has_gap: bool) -> list[str]:
-    """Every score all aligned samples carry (primary first), the primary score per group value,
-    the failure rate and, when both sides ran it, the perception gap."""
+    """Every score all aligned samples carry (primary first), the primary score per group value and
+    macro-averaged over each group key with several values, the failure rate and, when both sides
+    ran it, the perception gap."""
     if not al.n:
         return []
     common = set(al.base[0].scores)
@@ -256,6 +257,8 @@ def default_metrics(al: Aligned, primary_score: str, has_gap: bool) -> list[str]
         for gkey in sorted({k for r in al.base for k in r.groups}):
             values = sorted({r.groups[gkey] for r in al.base if gkey in r.groups})
             names += [f"{primary_score}[{gkey}={v}]" for v in values]
+            if len(values) > 1 and all(gkey in r.groups for r in al.base):
+                names.append(f"{primary_score}[macro:{gkey}]")
     names.append("failure_rate")
     if has_gap:
         names.append("perception_gap")

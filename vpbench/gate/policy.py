@@ -9,6 +9,7 @@ Example (``reports/policies/ci.yaml``)::
     seed: 0
     failure_rate: {counts: true, max_increase: 0.0}   # a significant rise of failed/unparsed answers
     allow_differ: []        # e.g. [parser] to accept a different parser tag
+    multiplicity: none      # or bonferroni: split 1 − ci_level over every call that can fail the gate
     tasks:
       motionbench:
         metrics:
@@ -63,6 +64,10 @@ class Policy:
     seed: int = 0
     failure_rate: FailureRule = FailureRule()
     allow_differ: tuple[str, ...] = ()
+    multiplicity: str = "none"
+    """"none": every metric's CI at ``ci_level``; "bonferroni": at 1 − (1 − ci_level) / k over the k
+    calls that can fail the gate (gated metrics plus failure-rate guards), so the chance of any
+    false REGRESSION stays ≤ (1 − ci_level) / 2 however many metrics are gated."""
     source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -75,13 +80,27 @@ class Policy:
         if self.n_boot < 200:
             raise ConfigError(f"n_boot must be >= 200 for a stable CI bound, got {self.n_boot}")
         check_allow(self.allow_differ)
+        if self.multiplicity not in ("none", "bonferroni"):
+            raise ConfigError(f"multiplicity must be 'none' or 'bonferroni', got {self.multiplicity!r}"
+                              f"{suggest(self.multiplicity, ('none', 'bonferroni'))}")
         self.stats()  # validates ci_level
 
+    @property
+    def n_calls(self) -> int:
+        """Verdict calls that can return REGRESSION: gated metrics plus one failure guard per task."""
+        return sum(len(rules) + int(self.failure_rate.counts) for rules in self.tasks.values())
+
+    def per_metric_level(self) -> float:
+        if self.multiplicity == "bonferroni":
+            return 1.0 - (1.0 - self.ci_level) / self.n_calls
+        return self.ci_level
+
     def stats(self) -> StatsSettings:
-        return StatsSettings(n_boot=self.n_boot, seed=self.seed, ci_level=self.ci_level)
+        return StatsSettings(n_boot=self.n_boot, seed=self.seed, ci_level=self.per_metric_level())
 
 
-TOP_KEYS = ("tasks", "ci_level", "min_n", "min_coverage", "n_boot", "seed", "failure_rate", "allow_differ")
+TOP_KEYS = ("tasks", "ci_level", "min_n", "min_coverage", "n_boot", "seed", "failure_rate", "allow_differ",
+            "multiplicity")
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -126,7 +145,8 @@ def policy_from_mapping(data: Mapping[str, Any], where: str = "policy") -> Polic
     if "tasks" not in data:
         raise ConfigError(f"{where}: needs 'tasks' (task → metrics → margin)")
     kw: dict[str, Any] = {"tasks": _tasks(data["tasks"], where), "source": where}
-    for key, tp in (("ci_level", float), ("min_n", int), ("min_coverage", float), ("n_boot", int), ("seed", int)):
+    for key, tp in (("ci_level", float), ("min_n", int), ("min_coverage", float), ("n_boot", int), ("seed", int),
+                    ("multiplicity", str)):
         if key in data:
             kw[key] = coerce(data[key], tp, key)
     if "failure_rate" in data:

@@ -65,11 +65,11 @@ def comparison_text(tcs: Sequence[TaskComparison]) -> str:
         if tc.metrics:
             level = tc.metrics[0].ci_level
             out.extend("  " + line for line in _table([_row(c) for c in tc.metrics], HEADER))
-            out.append(f"  (points ×100; Δ = candidate − baseline; paired cluster-bootstrap {level:.0%} CI over videos;"
+            out.append(f"  (points ×100; Δ = candidate − baseline; paired cluster-bootstrap {level * 100:g}% CI over videos;"
                        f" MDE at power 0.8; McNemar b = right→wrong, c = wrong→right)")
         for c in tc.metrics:
             if c.flips:
-                out.append(f"  {len(c.flips)} samples flipped on {c.metric} (losses first):")
+                out.append(f"  {len(c.flips)} sample(s) flipped on {c.metric} (losses first):")
                 for f in c.flips[:MAX_FLIPS_SHOWN]:
                     out.append(f"    {f.sample_id}: {f.baseline_score:g}→{f.candidate_score:g}  "
                                f"{f.baseline_parsed!r} → {f.candidate_parsed!r}  "
@@ -111,12 +111,18 @@ def report_text(report) -> str:
     return "\n".join(out)
 
 
+def _level(p) -> str:
+    if p.multiplicity == "bonferroni":
+        return f"{p.per_metric_level():.4g} (Bonferroni: {p.ci_level:.0%} over {p.n_calls} calls)"
+    return f"{p.ci_level:.0%}"
+
+
 def report_markdown(report) -> str:
     """A Markdown block for CI logs / ``$GITHUB_STEP_SUMMARY``."""
     p = report.policy
     out = [f"## vpbench regress: **{report.verdict.value}**", "",
            f"baseline `{report.baseline}` · candidate `{report.candidate}` · "
-           f"{p.ci_level:.0%} paired cluster-bootstrap CI (B={p.n_boot}) · min_n {p.min_n} · "
+           f"{_level(p)} paired cluster-bootstrap CI (B={p.n_boot}) · min_n {p.min_n} · "
            f"min_coverage {p.min_coverage:.0%}", ""]
     for t in report.tasks:
         out.append(f"### {t.task}: {t.verdict.value}")
@@ -131,7 +137,7 @@ def report_markdown(report) -> str:
         flips = [c for c in (v.comparison for v in t.metrics) if c is not None and c.flips]
         for c in flips:
             lost = sum(1 for f in c.flips if f.candidate_score < f.baseline_score)
-            out.append(f"- `{c.metric}`: {lost} samples lost, {len(c.flips) - lost} gained "
+            out.append(f"- `{c.metric}`: {lost} sample(s) lost, {len(c.flips) - lost} gained "
                        f"(e.g. {', '.join(f.sample_id for f in c.flips[:5])})")
         out.append("")
     out.append("Margins in points (0-100). PASS: CI low > −margin; REGRESSION: CI high < −margin; "

@@ -77,7 +77,7 @@ def decide_metric(c: MetricComparison, margin: float, min_n: int) -> MetricVerdi
     """Non-inferiority verdict of a higher-is-better metric with margin ``margin`` points."""
     m = margin / 100.0
     bound = -m
-    pts = f"Δ {c.delta * 100:+.2f} pts, {c.ci_level:.0%} CI [{c.ci_low * 100:+.2f}, {c.ci_high * 100:+.2f}]"
+    pts = f"Δ {c.delta * 100:+.2f} pts, {c.ci_level * 100:g}% CI [{c.ci_low * 100:+.2f}, {c.ci_high * 100:+.2f}]"
     need = n_to_decide(c.delta, c.ci_low, c.ci_high, c.n, bound)
     if c.n < min_n:
         need_n = max(min_n, need or min_n)
@@ -97,7 +97,7 @@ def decide_metric(c: MetricComparison, margin: float, min_n: int) -> MetricVerdi
 def decide_failure(c: MetricComparison, max_increase: float) -> MetricVerdict:
     """The failure-rate guard: REGRESSION when the CI lower bound of the rise exceeds the tolerance,
     else PASS (it can fail the gate, never hold it inconclusive)."""
-    pts = (f"failed/unparsed {c.baseline * 100:.2f}% → {c.candidate * 100:.2f}%, {c.ci_level:.0%} CI of the rise "
+    pts = (f"failed/unparsed {c.baseline * 100:.2f}% → {c.candidate * 100:.2f}%, {c.ci_level * 100:g}% CI of the rise "
            f"[{c.ci_low * 100:+.2f}, {c.ci_high * 100:+.2f}] pts")
     if c.ci_low > max_increase / 100.0:
         return MetricVerdict(c.task, c.metric, Verdict.REGRESSION, f"{pts} > +{max_increase:g}", max_increase,
