@@ -238,7 +238,8 @@ def test_perception_gap_is_gateable(gate, tmp_path):
     gap = rep["tasks"]["motionbench"]["metrics"][0]
     assert code == 10 and gap["metric"] == "perception_gap"
     assert (gap["comparison"]["baseline"], gap["comparison"]["candidate"]) == (1.0, 0.0)
-    assert regress(gate, "good", baseline=base, policy=pol)[0] == 2  # candidate without the gap pass
+    code, rep = regress(gate, "good", baseline=base, policy=pol)  # candidate without the gap pass
+    assert code == 12 and "candidate ran without --perception-gap" in rep["tasks"]["motionbench"]["reasons"][0]
 
 
 @pytest.mark.parametrize("body,needle", [

@@ -282,6 +282,10 @@ def compare_task(base: TaskSide, cand: TaskSide, *, primary_score: str, st: Stat
         return TaskComparison(refused=tuple(refused), **common)
     gap = align_gap(base, cand)
     names = metrics if metrics is not None else default_metrics(al, primary_score, gap is not None)
+    if "perception_gap" in names and gap is None:
+        lacking = " and ".join(s for s, t in (("baseline", base), ("candidate", cand)) if not t.key_absent)
+        return TaskComparison(refused=(f"perception_gap is gated but the {lacking} ran without --perception-gap "
+                                       f"(no records.key_absent.jsonl)",), **common)
     rows = tuple(compare_metric(parse_metric(n, primary_score), al, st, gap) for n in names)
     notes = []
     if gap is None and (base.key_absent or cand.key_absent):
