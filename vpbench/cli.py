@@ -55,6 +55,9 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     from vpbench.models.loader import BackendOptions
     from vpbench.registry import resolve_task_list
 
+    if ns.nproc > 1:  # data parallel: the same command on N processes (vpbench/engine/launch.py)
+        from vpbench.engine.launch import relaunch
+        return relaunch(ns.nproc, ns.argv[1:])
     tasks = tuple(resolve_task_list(ns.tasks))
     cfg = RunConfig(
         model=ns.model, tasks=tasks, output=Path(ns.output),
@@ -209,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     r.add_argument("--device", default="auto")
     r.add_argument("--trust-remote-code", action="store_true")
+    r.add_argument("--nproc", type=_positive_int, default=1, help="data-parallel processes (torchrun; one GPU each)")
     r.add_argument("--no-cache", action="store_true", help="do not use the response cache")
     r.add_argument("--refresh-cache", action="store_true", help="regenerate and overwrite cached responses")
     r.add_argument("--cache-path", help="response cache file (default: OUTPUT/response_cache.sqlite)")
