@@ -149,7 +149,6 @@ def test_spec_options_are_strict(arg, message):
 
 
 def test_wrong_model_or_key_stops_the_run(synth_data, tmp_path):
-    from aiohttp import web  # noqa: F401
 
     class NotFound(FakeChatServer):
         async def _handle(self, request):
