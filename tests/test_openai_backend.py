@@ -149,7 +149,6 @@ def test_spec_options_are_strict(arg, message):
 
 
 def test_wrong_model_or_key_stops_the_run(synth_data, tmp_path):
-
     class NotFound(FakeChatServer):
         async def _handle(self, request):
             from aiohttp import web
