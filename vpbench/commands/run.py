@@ -16,6 +16,9 @@ def _run(ns: argparse.Namespace) -> int:
     from vpbench.models.loader import BackendOptions
     from vpbench.registry import resolve_task_list
 
+    if ns.nproc > 1:  # data parallel: the same command on N processes (vpbench/engine/launch.py)
+        from vpbench.engine.launch import relaunch
+        return relaunch(ns.nproc, ns.argv[1:])
     tasks = tuple(resolve_task_list(ns.tasks))
     cfg = RunConfig(
         model=ns.model, tasks=tasks, output=Path(ns.output),
@@ -36,7 +39,8 @@ def _run(ns: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     r = command(sub, "run", _run, help="evaluate a model on tasks")
-    r.add_argument("--model", required=True, help="checkpoint dir | hf:DIR | replay:FILE | dummy:first|random[:SEED]")
+    r.add_argument("--model", required=True, help="checkpoint dir | hf:DIR | vllm:DIR | openai:URL[#MODEL] | lmms:NAME[,k=v] | "
+                                                    "replay:FILE | dummy:first|random[:SEED]")
     r.add_argument("--tasks", required=True, help="comma-separated task names, or 'all'")
     r.add_argument("--output", required=True, help="run directory (re-running into it resumes)")
     r.add_argument("--data-root", action="append", help="PATH, or TASK=PATH (repeatable)")
@@ -48,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model weights dtype")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     r.add_argument("--trust-remote-code", action="store_true", help="allow a checkpoint's own modelling code")
+    r.add_argument("--nproc", type=positive_int, default=1,
+                   help="data-parallel processes, one device each (re-launches under torchrun)")
     r.add_argument("--no-cache", action="store_true", help="do not use the response cache")
     r.add_argument("--refresh-cache", action="store_true", help="regenerate and overwrite cached responses")
     r.add_argument("--cache-path", help="response cache file (default: OUTPUT/response_cache.sqlite)")
