@@ -10,6 +10,10 @@ import argparse
 import os
 from pathlib import Path
 
+from vpbench.commands._base import command, group
+
+ORDER = 35
+
 
 def _csv(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
@@ -69,7 +73,7 @@ def _cmd_freeze(ns: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``compare``, ``regress`` and ``baseline freeze`` to the top-level subparsers."""
-    c = sub.add_parser("compare", help="paired per-sample comparison of two runs (or baseline files)")
+    c = command(sub, "compare", _cmd_compare, help="paired per-sample comparison of two runs (or baseline files)")
     c.add_argument("run_a", help="baseline: run directory or frozen baseline file")
     c.add_argument("run_b", help="candidate: run directory or frozen baseline file")
     c.add_argument("--tasks", help="comma-separated tasks (default: all of RUN_A's)")
@@ -79,9 +83,8 @@ def register(sub) -> None:
     c.add_argument("--n-boot", type=int, default=2000)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--ci-level", type=float, default=0.95)
-    c.set_defaults(fn=_cmd_compare)
 
-    r = sub.add_parser("regress", help="gate a candidate against a baseline under a policy "
+    r = command(sub, "regress", _cmd_regress, help="gate a candidate against a baseline under a policy "
                                        "(exit 0 PASS, 10 REGRESSION, 11 INCONCLUSIVE, 12 INVALID)")
     r.add_argument("--baseline", required=True, help="run directory or frozen baseline file")
     r.add_argument("--candidate", required=True, help="run directory or frozen baseline file")
@@ -90,16 +93,13 @@ def register(sub) -> None:
     r.add_argument("--summary-md", metavar="FILE",
                    help="write the Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
     r.add_argument("--json", metavar="FILE", help="write the verdicts and comparisons as JSON")
-    r.set_defaults(fn=_cmd_regress)
 
-    b = sub.add_parser("baseline", help="frozen per-sample baselines for regress")
-    bsub = b.add_subparsers(dest="baseline_command", required=True)
-    f = bsub.add_parser("freeze", help="write a compact per-sample baseline file from a run (no videos)")
+    bsub = group(sub, "baseline", help="frozen per-sample baselines for regress")
+    f = command(bsub, "freeze", _cmd_freeze, help="write a compact per-sample baseline file from a run (no videos)")
     f.add_argument("run_dir")
     f.add_argument("--output", required=True, help="baseline file (.json, or .json.gz to compress)")
     f.add_argument("--tasks", help="comma-separated tasks (default: all of the run's)")
     f.add_argument("--with-responses", action="store_true", help="keep raw responses (for flip listings)")
-    f.set_defaults(fn=_cmd_freeze)
 
 
 __all__ = ["register"]
