@@ -268,3 +268,31 @@ def test_ci_policy_file_loads_and_exit_code_through_a_subprocess(gate):
                            "--candidate", str(gate["runs"]["bad"]), "--policy", str(gate["policy"])],
                           capture_output=True, text=True, cwd=root)
     assert proc.returncode == 10, proc.stderr
+
+
+def test_docs_workflow_is_valid_yaml_and_its_commands_parse():
+    """The worked GitHub Actions job in docs/ci-gate.md: valid YAML, and every vpbench command in it
+    (and in the baseline recipe below it) is accepted by the real argument parser."""
+    import re
+    import shlex
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "ci-gate.md").read_text()
+    blocks = re.findall(r"```(yaml|bash)\n(.*?)```", doc, re.S)
+    [workflow] = [b for kind, b in blocks if kind == "yaml" and "checkpoint-gate.yml" in b]
+    jobs = yaml.safe_load(workflow)["jobs"]
+    scripts = [s["run"] for s in jobs["gate"]["steps"] if "run" in s]
+    scripts += [b for kind, b in blocks if kind == "bash"]
+    parser = cli.build_parser()
+    seen = set()
+    for script in scripts:
+        text = re.sub(r"\$\{\{[^}]*\}\}", "X", script.replace("\\\n", " "))
+        text = text.replace("[", "").replace("]", "")  # optional parts in the synopsis block
+        for line in text.splitlines():
+            words = shlex.split(line, comments=True)
+            if words and words[0].endswith("vpbench"):
+                ns = parser.parse_args(words[1:])
+                seen.add(ns.command)
+    assert {"run", "regress", "compare", "baseline"} <= seen
