@@ -296,3 +296,27 @@ def test_docs_workflow_is_valid_yaml_and_its_commands_parse():
                 ns = parser.parse_args(words[1:])
                 seen.add(ns.command)
     assert {"run", "regress", "compare", "baseline"} <= seen
+
+
+def test_transformers_major_version_difference_is_invalid_unless_allowed(gate, tmp_path):
+    import shutil
+
+    def on_stack(version: str) -> Path:
+        run = tmp_path / f"tf{version}"
+        shutil.copytree(gate["runs"]["good"], run)
+        m = json.loads((run / "manifest.json").read_text())
+        m["environment"]["packages"]["transformers"] = version
+        (run / "manifest.json").write_text(json.dumps(m))
+        return run
+
+    ours = json.loads((gate["runs"]["good"] / "manifest.json").read_text())["environment"]["packages"]["transformers"]
+    major = int(ours.split(".")[0])
+    next_major = on_stack(f"{major + 1}.0.0")
+    code, rep = regress(gate, next_major)
+    assert code == 12 and "transformers major version differs" in rep["tasks"]["motionbench"]["reasons"][0]
+    assert regress(gate, next_major, "--allow-differ", "stack")[0] == 0
+    assert regress(gate, on_stack(f"{major}.999.0"))[0] == 0  # a minor version passes
+    frozen = tmp_path / "b.json"
+    assert cli.main(["baseline", "freeze", str(on_stack(f"{major + 1}.1.0")), "--output", str(frozen)]) == 0
+    assert json.loads(frozen.read_text())["source"]["stack"]["transformers"] == f"{major + 1}.1.0"
+    assert regress(gate, "good", baseline=frozen)[0] == 12

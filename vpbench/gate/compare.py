@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -266,10 +266,11 @@ def default_metrics(al: Aligned, primary_score: str, has_gap: bool) -> list[str]
 
 
 def compare_task(base: TaskSide, cand: TaskSide, *, primary_score: str, st: StatsSettings,
-                 allow: tuple[str, ...] = (), metrics: list[str] | None = None) -> TaskComparison:
+                 allow: tuple[str, ...] = (), metrics: list[str] | None = None,
+                 run_differences: Mapping[str, str] | None = None) -> TaskComparison:
     """Check comparability, align, and compare ``metrics`` (default: :func:`default_metrics`).
     Refused comparisons carry their reasons and no metric rows."""
-    diffs = differences(base, cand)
+    diffs = {**differences(base, cand), **(run_differences or {})}
     refused = [reason for name, reason in diffs.items() if name not in allow]
     al = align(base, cand)
     if al.answer_mismatch:
