@@ -249,6 +249,7 @@ def test_perception_gap_is_gateable(gate, tmp_path):
     (POLICY.replace("motionbench:", "motionbnech:"), "did you mean 'motionbench'"),
     (POLICY + "ci_level: 1.5\n", "ci_level must be in"),
     (POLICY + "allow_differ: [protocl]\n", "did you mean 'protocol'"),
+    (POLICY.replace("acc: {margin: 5.0}", "acc: 5.0"), "acc: {margin: 5.0}"),
 ])
 def test_bad_policy_is_a_usage_error_naming_the_fix(gate, tmp_path, capsys, body, needle):
     pol = tmp_path / "p.yaml"
