@@ -238,16 +238,23 @@ def render_gap(task: str, gap: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str, TaskResult]:
+def rescore(run_dir: Path, *, parser: str | None = None, output: Path | None = None, argv: Sequence[str] = (),
+            echo=print) -> dict[str, TaskResult]:
     """Re-parse and re-score every record of a run (no model, no videos) and rewrite its results,
-    including the perception-gap pass and cross-task metrics when the run has them."""
+    including the perception-gap pass and cross-task metrics when the run has them. Appends one
+    entry to the manifest's ``scoring_history`` (what changed); with ``output`` the run is first
+    copied there and the copy is re-scored (the original is left untouched)."""
     from vpbench.engine.gap import gap_metrics
+    from vpbench.engine.history import scoring_entry, task_change
     from vpbench.engine.runner import rescore_record
     from vpbench.protocol import Protocol
     from vpbench.task import StatsOptions
 
-    run_dir = Path(run_dir)
+    source = str(run_dir) if output is not None else None
+    run_dir = _copy_run(Path(run_dir), Path(output)) if output is not None else Path(run_dir)
     manifest = read_json(run_dir / "manifest.json")
+    before = read_json(run_dir / "results.json").get("results", {}) if (run_dir / "results.json").exists() else {}
+    changes: dict[str, dict[str, Any]] = {}
     stats = StatsOptions(**manifest.get("stats", {}))
     results: dict[str, TaskResult] = {}
     task_dicts: dict[str, dict[str, Any]] = {}
@@ -258,9 +265,12 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
         ids_file = run_dir / name / "sample_ids.json"
         evaluated = set(read_json(ids_file)) if ids_file.exists() else None  # the last run's sample set
         variants: dict[str, list] = {}
+        n_reparsed = 0
         for path in sorted((run_dir / name).glob("records*.jsonl")):
             store = RecordStore(path)
-            rescored = [rescore_record(task, p, r) for r in store.load().values()]
+            old = list(store.load().values())
+            rescored = [rescore_record(task, p, r) for r in old]
+            n_reparsed += sum(a.parsed != b.parsed for a, b in zip(old, rescored))
             store.rewrite(rescored)
             variants[path.name] = [r for r in rescored if evaluated is None or r.sample_id in evaluated]
         full = variants.get("records.jsonl", [])
@@ -272,10 +282,14 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
             gap = gap_metrics(full, variants["records.key_absent.jsonl"], task.primary_score, stats)
             task_dict["perception_gap"] = {k: dataclasses.asdict(v) for k, v in gap.items()}
             echo(render_gap(name, task_dict["perception_gap"]))
+        changes[name] = task_change(before.get(name), result, info.get("parser"), p.tag, n_reparsed)
         info["parser"] = p.tag
+        info.update(result.counts)  # the manifest's counts agree with results.json
         results[name], task_dicts[name], task_records[name] = result, task_dict, full
         write_json(run_dir / name / "result.json", task_dict)
     derived = _derived(task_records, stats)
+    manifest.setdefault("scoring_history", []).append(
+        scoring_entry(changes, dataclasses.asdict(stats), argv, source))
     write_json(run_dir / "manifest.json", manifest)
     payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": task_dicts}
     if derived:
@@ -283,3 +297,15 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
     write_json(run_dir / "results.json", payload)
     echo(render_table(results))
     return results
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    """``vpbench score --output DST``: a copy of the run (without its response cache) to re-score."""
+    import shutil
+
+    if not (src / "manifest.json").is_file():
+        raise ConfigError(f"{src} is not a vpbench run directory (no manifest.json)")
+    if dst.exists() and any(dst.iterdir()):
+        raise ConfigError(f"--output {dst} already exists and is not empty: name a new directory")
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sqlite*", "*.tmp"))
+    return dst

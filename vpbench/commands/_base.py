@@ -80,3 +80,13 @@ def group(subparsers: argparse._SubParsersAction, name: str, help: str) -> argpa
 def add_set_option(p: argparse.ArgumentParser, help: str) -> None:
     """The one override convention of every command: repeatable ``--set KEY=VALUE``."""
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set", help=help)
+
+
+def print_run_files(run_dir, *, title: str = "run directory") -> None:
+    """The closing lines of a command that writes a run: where it is and which files it holds."""
+    from pathlib import Path
+
+    root = Path(run_dir)
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+    print(f"{title}: {root.resolve()}")
+    print(f"  files: {', '.join(files)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vpbench.commands._base import add_set_option, command, positive_int
+from vpbench.commands._base import add_set_option, command, positive_int, print_run_files
 
 ORDER = 10
 
@@ -33,6 +33,7 @@ def _run(ns: argparse.Namespace) -> int:
         argv=tuple(ns.argv),
     )
     evaluate(cfg)
+    print_run_files(cfg.output)
     return 0
 
 
