@@ -127,10 +127,10 @@ def limit_type(text: str) -> int:
     try:
         value = float(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a sample count, got {text!r}") from e
+        raise argparse.ArgumentTypeError(f"expected a positive integer (a sample count), got {text!r}") from e
     if value != int(value) or value < 1:
         raise argparse.ArgumentTypeError(
             f"vpbench takes a sample count per task (the first N samples), not a fraction: got {text!r}; "
-            f"e.g. --limit 50" if 0 < value < 1 else f"expected a positive sample count, got {text!r}")
+            f"e.g. --limit 50" if 0 < value < 1 else f"expected a positive integer (a sample count), got {text!r}")
     return int(value)
 

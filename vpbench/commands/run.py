@@ -31,6 +31,10 @@ def _evaluate(ns: argparse.Namespace) -> int:
     from vpbench.models.loader import BackendOptions
     from vpbench.registry import resolve_task_list
 
+    if ns.nproc > 1:  # data parallel: the same command on N processes (vpbench/engine/launch.py)
+        from vpbench.engine.launch import relaunch
+
+        return relaunch(ns.nproc, ns.argv[1:])
     tasks = tuple(resolve_task_list(ns.tasks))
     cfg = RunConfig(
         model=ns.model, tasks=tasks, output=Path(ns.output),
@@ -45,13 +49,17 @@ def _evaluate(ns: argparse.Namespace) -> int:
         argv=tuple(ns.argv),
     )
     evaluate(cfg)
-    print_run_files(cfg.output)
+    from vpbench.engine.shard import DistContext
+
+    if DistContext.from_env().is_main:  # data-parallel ranks other than 0 print nothing
+        print_run_files(cfg.output)
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     r = command(sub, "run", _run, help="evaluate a model on tasks")
-    r.add_argument("--model", help="checkpoint dir | hf:DIR | replay:FILE | dummy:first|random[:SEED] (required)")
+    r.add_argument("--model", help="checkpoint dir | hf:DIR | vllm:DIR | openai:URL[#MODEL] | lmms:NAME[,k=v] | "
+                                   "replay:FILE | dummy:first|random[:SEED] (required)")
     r.add_argument("--tasks", required=True, help="comma-separated task names, 'all', or 'list' to list them")
     r.add_argument("--output", "--output_path", dest="output",
                    help="run directory (required; re-running into it resumes)")
@@ -66,6 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model weights dtype")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     r.add_argument("--trust-remote-code", action="store_true", help="allow a checkpoint's own modelling code")
+    r.add_argument("--nproc", type=positive_int, default=1,
+                   help="data-parallel processes, one device each (re-launches under torchrun)")
     r.add_argument("--no-cache", action="store_true", help="do not use the response cache")
     r.add_argument("--refresh-cache", action="store_true", help="regenerate and overwrite cached responses")
     r.add_argument("--cache-path", help="response cache file (default: OUTPUT/response_cache.sqlite)")
