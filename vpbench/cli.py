@@ -80,10 +80,9 @@ def _cmd_score(ns: argparse.Namespace) -> int:
 
 
 def _cmd_export(ns: argparse.Namespace) -> int:
-    import json
-
     from vpbench.engine.records import RecordStore
     from vpbench.errors import ConfigError
+    from vpbench.hashing import safe_dumps
     from vpbench.registry import get_task
 
     task = get_task(ns.task)
@@ -93,7 +92,7 @@ def _cmd_export(ns: argparse.Namespace) -> int:
     if not path.exists():
         raise ConfigError(f"{path} not found: run {task.name} into {ns.run_dir} first")
     records = list(RecordStore(path).load().values())
-    Path(ns.output).write_text(json.dumps(task.export(records), indent=1, ensure_ascii=False) + "\n")
+    Path(ns.output).write_text(safe_dumps(task.export(records), indent=1) + "\n", encoding="utf-8")
     print(f"{task.name}: wrote {len(records)} answers to {ns.output}")
     return 0
 
@@ -119,22 +118,24 @@ def _cmd_tasks(ns: argparse.Namespace) -> int:
 
 
 def _cmd_data_check(ns: argparse.Namespace) -> int:
-    from vpbench.engine.preflight import check_media, fail_message
+    from vpbench.engine.preflight import check_media, fail_message, media_fix
     from vpbench.registry import get_task
+    from vpbench.validation import load_task_samples
 
     task = get_task(ns.task)
     root = Path(ns.data_root)
-    samples = task.load_samples(root)
+    samples = load_task_samples(task, root)
     print(f"{task.name}: {len(samples)} samples, {len({s.cluster for s in samples})} videos, "
           f"{sum(s.answer is None for s in samples)} with hidden answers")
     if not task.requires_video:
         return 0
-    report = check_media(task, samples, root)
+    protocol = task.resolve_protocol(None, {})  # the run's rules: each clip must yield the task's frames
+    report = check_media(task, samples, root, protocol=protocol)
     if report.ok:
-        print(f"{task.name}: all videos present and decodable")
+        print(f"{task.name}: all videos present, decodable and long enough for the default protocol "
+              f"({protocol.describe()})")
         return 0
-    print(fail_message(task.name, report, f"Fix: place the videos under {root / task.video_dir}."),
-          file=sys.stderr)
+    print(fail_message(task.name, report, media_fix(task, report, root)), file=sys.stderr)
     return 2
 
 
@@ -282,3 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vpbench: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug, not bad input: exit 4 with the traceback kept in a file
+        from vpbench.errors import report_internal_error
+
+        print(report_internal_error(e, ns.argv), file=sys.stderr)
+        return 4

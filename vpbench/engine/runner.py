@@ -20,12 +20,13 @@ from vpbench.engine.gap import Transform
 from vpbench.engine.progress import phase
 from vpbench.engine.records import RecordStore
 from vpbench.engine.requests import build_request, sample_set_hash
-from vpbench.errors import MissingMedia, RunDirMismatch
+from vpbench.errors import MetricUnavailable, MissingMedia, RunDirMismatch
 from vpbench.hashing import stable_hash
 from vpbench.models.base import Backend, Prepared
 from vpbench.protocol import Protocol
 from vpbench.task import Parser, StatsOptions, Task
 from vpbench.types import Frames, Record, Request, Response, Sample, TaskResult
+from vpbench.validation import load_task_samples
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,23 @@ def rescore_record(task: Task, parser: Parser, record: Record) -> Record:
     return dataclasses.replace(record, parsed=parsed, parser=parser.tag, scores=scores)
 
 
+def refresh_record(task: Task, parser: Parser, record: Record, sample: Sample | None) -> Record:
+    """``record`` re-parsed/re-scored when its parser or the sample's annotation (answer, options,
+    meta, groups, cluster) changed since it was written; the same object when nothing changed."""
+    stale = sample is not None and _annotation_key(record) != _annotation_key(sample)
+    if not stale and record.parser == parser.tag:
+        return record
+    if stale:
+        assert sample is not None
+        record = dataclasses.replace(record, answer=sample.answer, options=sample.options, meta=dict(sample.meta),
+                                     groups=dict(sample.groups), cluster=sample.cluster)
+    return rescore_record(task, parser, record)
+
+
+def _annotation_key(x: Record | Sample) -> str:
+    return stable_hash((x.answer, tuple(x.options), dict(x.meta), dict(x.groups), x.cluster))
+
+
 def make_record(task: Task, sample: Sample, request: Request, response: Response, parser: Parser,
                 frames: Frames | None, timing: Mapping[str, float], variant: str = "full",
                 key_frames: tuple[int, ...] = ()) -> Record:
@@ -90,7 +108,8 @@ def make_record(task: Task, sample: Sample, request: Request, response: Response
         sample_id=sample.id, task=task.name, cluster=sample.cluster, groups=dict(sample.groups),
         answer=sample.answer, options=sample.options, meta=dict(sample.meta),
         request_fingerprint=request.fingerprint, protocol_fingerprint=request.protocol_fingerprint,
-        frame_timestamps_s=tuple(round(t, 4) for t in frames.timestamps_s) if frames else (),
+        frame_timestamps_s=(tuple(round(t, 4) for t in frames.timestamps_s) if frames
+                            else tuple(response.frame_timestamps_s or ())),
         response=response.text, parsed=parsed, parser=parser.tag, scores=scores,
         timing=dict(timing), error=response.error, variant=variant, key_frames=key_frames,
     )
@@ -117,30 +136,63 @@ def _preflight(task: Task, samples: list[Sample], backend: Backend, opts: TaskRu
             task.name, rep, opts.allow_missing, "Fix: add the missing sample ids to the replay file.")})
     if backend.needs_frames and task.requires_video:
         rep = pf.check_media(task, [s for s in samples if s.id not in excluded], opts.data_root, protocol=protocol)
-        fix = (f"Fix: place the videos under {Path(opts.data_root) / task.video_dir} as the task README "
-               f"says (tasks/{task.name}/README.md), or check --data-root.")
+        fix = pf.media_fix(task, rep, opts.data_root)
         excluded.update({k: rep.problems[k] for k in pf.enforce(task.name, rep, opts.allow_missing, fix)})
     return excluded
 
 
+@dataclass(frozen=True)
+class TaskPlan:
+    """Everything checked before any generation: protocol, parser, validated samples, preflight
+    exclusions and one request per sample (a bad prompt template fails here)."""
+
+    protocol: Protocol
+    parser: Parser
+    all_samples: tuple[Sample, ...]
+    samples: tuple[Sample, ...]
+    excluded: Mapping[str, str]
+    requests: Mapping[str, Request]
+
+
+def plan_task(task: Task, backend: Backend, opts: TaskRunOptions) -> TaskPlan:
+    """Resolve and preflight one task without generating (``--tasks all`` plans every task first)."""
+    protocol = task.resolve_protocol(opts.preset, opts.protocol_overrides)
+    parser = task.parser(opts.parser)
+    check_requirements(task)
+    all_samples = load_task_samples(task, Path(opts.data_root))
+    samples = all_samples[: opts.limit] if opts.limit else list(all_samples)
+    excluded = _preflight(task, samples, backend, opts, protocol)
+    samples = [s for s in samples if s.id not in excluded]
+    requests = {s.id: build_request(task, s, protocol) for s in samples}
+    return TaskPlan(protocol, parser, tuple(all_samples), tuple(samples), excluded, requests)
+
+
+def check_requirements(task: Task) -> None:
+    """The Python modules the task's scorer imports are installed (else exit 2 before generating)."""
+    import importlib.util
+
+    for module, hint in task.requires.items():
+        if importlib.util.find_spec(module) is None:
+            raise MetricUnavailable(f"{task.name}: scoring needs the Python module '{module}', which is not "
+                                    f"installed; Fix: {hint}")
+
+
 def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, *, stats: StatsOptions,
              cache: ResponseCache | None, model_fp: str, variant: str = "full",
-             transform: Transform | None = None, variant_fingerprint: str = "") -> TaskOutcome:
+             transform: Transform | None = None, variant_fingerprint: str = "",
+             plan: TaskPlan | None = None) -> TaskOutcome:
     """Evaluate one task. ``variant``/``transform`` run a frame-transformed pass (the
     perception gap's key-absent videos) into its own record file and cache keys."""
     if variant != "full" and (transform is None or not backend.needs_frames):
         raise ValueError(f"variant '{variant}' needs a frame transform and a backend that sees frames")
-    protocol = task.resolve_protocol(opts.preset, opts.protocol_overrides)
-    parser = task.parser(opts.parser)
-    all_samples = task.load_samples(Path(opts.data_root))
-    samples = all_samples[: opts.limit] if opts.limit else list(all_samples)
-    excluded = _preflight(task, samples, backend, opts, protocol)
-    samples = [s for s in samples if s.id not in excluded]
+    plan = plan or plan_task(task, backend, opts)
+    protocol, parser, all_samples, excluded = plan.protocol, plan.parser, plan.all_samples, plan.excluded
+    samples = list(plan.samples)
 
     name = "records.jsonl" if variant == "full" else f"records.{variant}.jsonl"
     store = RecordStore(out_dir / task.name / name)
     done = store.load()
-    requests = {s.id: build_request(task, s, protocol) for s in samples}
+    requests = dict(plan.requests)
     if variant != "full":
         requests = {sid: dataclasses.replace(r, fingerprint=stable_hash(
             (r.fingerprint, variant, variant_fingerprint), length=32)) for sid, r in requests.items()}
@@ -150,11 +202,14 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
             f"{store.path}: {len(stale)} records were made under a different prompt/protocol "
             f"(e.g. {stale[0]}); write to a new --output dir, or delete {store.path} to start over")
     if store.dropped_partial_line:
-        print(f"vpbench: {store.path}: dropped a torn last line (a run was killed mid-write); "
-              f"that sample is generated again", file=sys.stderr)
-    # a parser change re-parses finished records; failed requests (OOM, decode errors) are retried
-    if any(r.parser != parser.tag for r in done.values()):
-        done = {sid: (r if r.parser == parser.tag else rescore_record(task, parser, r)) for sid, r in done.items()}
+        print(f"vpbench: {store.path}: dropped a torn last line (a run was killed mid-write); that sample is "
+              f"done again (served from the response cache when it holds the response)", file=sys.stderr)
+    # a parser change re-parses finished records, a corrected annotation (answer, options, meta)
+    # re-scores them; failed requests (OOM, decode errors) are retried
+    current = {s.id: s for s in samples}
+    refreshed = {sid: refresh_record(task, parser, r, current.get(sid)) for sid, r in done.items()}
+    if any(refreshed[sid] is not r for sid, r in done.items()):
+        done = refreshed
         store.rewrite(done.values())
     todo = [s for s in samples if s.id not in done or done[s.id].error is not None]
     load_frames = _frame_loader(opts.frame_cache_dir) if backend.needs_frames else None
@@ -172,7 +227,8 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
                 req = requests[s.id]
                 media[s.id] = _media_identity(task, opts.data_root, req) if backend.needs_frames else ""
                 hit = cache.get(model_fp, req, media[s.id]) if cache else None
-                if hit is not None and transform is None:
+                if hit is not None and transform is None and (
+                        hit.frame_timestamps_s is not None or load_frames is None or req.video is None):
                     responses[s.id] = hit
                     frames_by_id[s.id] = None
                     continue
@@ -202,7 +258,8 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
                         resp = dataclasses.replace(resp, latency_s=gen_s)
                     responses[p.request.sample_id] = resp
                     if cache:
-                        cache.put(model_fp, p.request, resp, media[p.request.sample_id])
+                        cache.put(model_fp, p.request, resp, media[p.request.sample_id],
+                                  frames=p.frames)
                 n_generated += len(misses)
             for s in chunk:
                 resp = responses[s.id]
