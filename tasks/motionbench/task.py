@@ -67,7 +67,7 @@ def load_samples(root: Path) -> list[Sample]:
         )
     samples: list[Sample] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
