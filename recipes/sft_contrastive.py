@@ -43,12 +43,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # running the file directly from a checkout
-    sys.path.insert(0, str(ROOT))
-
-from vpbench.config import parse_assignments  # noqa: E402
-from vpbench.train.config import SFTConfig, load_config  # noqa: E402
+from vpbench.config import parse_assignments
+from vpbench.train.config import SFTConfig, load_config
 
 
 # -- data order: a deterministic, resumable stream -------------------------------------------------

@@ -1,32 +1,48 @@
-"""Cumulative manifest counters: a resumed run adds to what earlier invocations did.
+"""The append-only scoring history of a run (``manifest.json`` → ``scoring_history``).
 
-Each task entry of ``manifest.json`` keeps ``invocations`` (one entry per ``vpbench run`` that
-finished the task: time, argv, n_generated, n_resumed, cache hits/misses) and its counters are
-the sums over them, so a run finished in three invocations reports every sample it generated,
-not only the last invocation's. The run-level ``cache`` block is summed the same way.
+Each ``vpbench score`` appends one entry saying when it ran, with which parser and statistics,
+and what changed: per task, the metrics and counts whose values moved and how many records got a
+different parsed answer. Nothing earlier is rewritten, so a re-scored run says it was re-scored.
 """
 
 from __future__ import annotations
 
-import time
+from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-COUNTERS = ("n_generated", "n_resumed", "cache_hits", "cache_misses")
+import vpbench
+from vpbench.types import TaskResult
 
 
-def invocation(argv: Sequence[str], **counts: int) -> dict[str, Any]:
-    return {"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": list(argv),
-            **{k: int(counts.get(k, 0)) for k in COUNTERS}}
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[Any]]:
+    return {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v}
 
 
-def with_invocation(previous: Mapping[str, Any] | None, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The task's cumulative counters and history after ``entry`` (its previous entry: ``previous``)."""
-    history = [dict(h) for h in (previous or {}).get("invocations", []) if isinstance(h, Mapping)]
-    history.append(dict(entry))
-    totals = {k: sum(int(h.get(k, 0) or 0) for h in history) for k in COUNTERS}
-    return {**totals, "invocations": history}
+def task_change(before: Mapping[str, Any] | None, after: TaskResult, parser_before: str | None,
+                parser_after: str, n_reparsed: int) -> dict[str, Any]:
+    """What one task's re-scoring changed, from its previous ``result.json`` dict (or None)."""
+    before = before or {}
+    old_metrics = {m["name"]: m["value"] for m in before.get("metrics", ())}
+    new_metrics = {m.name: m.value for m in after.metrics}
+    return {
+        "parser": [parser_before, parser_after] if parser_before != parser_after else parser_after,
+        "n_records_reparsed": n_reparsed,
+        "metrics_changed": _changed(old_metrics, new_metrics),
+        "counts_changed": _changed(dict(before.get("counts", {})), dict(after.counts)),
+    }
 
 
-def cumulative_cache(previous: Mapping[str, Any] | None, hits: int, misses: int) -> dict[str, int]:
-    prev = previous or {}
-    return {"hits": int(prev.get("hits", 0) or 0) + hits, "misses": int(prev.get("misses", 0) or 0) + misses}
+def scoring_entry(tasks: Mapping[str, Mapping[str, Any]], stats: Mapping[str, Any], argv: Sequence[str] = (),
+                  source: str | None = None) -> dict[str, Any]:
+    """One history entry: time, vpbench version, argv, stats options, per-task changes and, for
+    ``--output DIR``, the run directory it was copied from."""
+    entry: dict[str, Any] = {
+        "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "vpbench": vpbench.__version__,
+        "argv": list(argv),
+        "stats": dict(stats),
+        "tasks": {name: dict(change) for name, change in tasks.items()},
+    }
+    if source is not None:
+        entry["copied_from"] = source
+    return entry
