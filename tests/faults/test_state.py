@@ -187,7 +187,7 @@ def test_bad_device_name(tmp_path: Path, motionbench_root: Path, capsys) -> None
     (ckpt / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
     o = run_cli(capsys, "run", "--model", ckpt, "--tasks", "motionbench", "--data-root", motionbench_root,
                 "--output", tmp_path / "out", "--device", "gpu0")
-    assert_refused(o, "device must be cpu, cuda, cuda:N or auto, got 'gpu0'")
+    assert_refused(o, "--device must be auto, cpu, cuda or cuda:N, got 'gpu0'")
 
 
 def test_internal_error_exits_4_without_a_traceback(motionbench_root: Path, replay: Path, tmp_path: Path,
