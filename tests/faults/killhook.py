@@ -3,7 +3,7 @@
 Imported only by the fault suite's child processes (``python -c "import killhook; killhook.arm(...)"``);
 it wraps library functions from outside, so vpbench itself carries no test hook. Points:
 
-- ``plan``: after a task's preflight plan, before anything is written;
+- ``plan``: after a task is checked (preflight), before anything is written;
 - ``generate``: before a backend call; ``cache_put``: right after a response is cached;
 - ``append``: before a record line is written; ``torn``: after half of a record line is written;
 - ``replace``: before an atomic file replace (manifest, result, results, sample ids, rewrites).
@@ -37,7 +37,7 @@ def arm(point: str, n: int) -> None:
     if n == 0:
         atexit.register(lambda: open(os.environ["KILLHOOK_COUNTS"], "w").write(json.dumps(counts)))
 
-    plan, generate, put, append, replace = (api.plan_task, ReplayBackend.generate, ResponseCache.put,
+    plan, generate, put, append, replace = (api.check_task, ReplayBackend.generate, ResponseCache.put,
                                             RecordStore.append, os.replace)
 
     def plan_task(*a, **k):
@@ -68,7 +68,7 @@ def arm(point: str, n: int) -> None:
         hit("replace")
         replace(src, dst, **k)
 
-    api.plan_task = plan_task
+    api.check_task = plan_task
     ReplayBackend.generate = gen
     ResponseCache.put = cache_put
     RecordStore.append = rec_append
