@@ -55,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `vpbench tasks | head`: the reader left; stop quietly like a shell tool
         _silence_stdout()
         return 141
+    except Exception as e:  # a bug, not bad input: exit 4 with the traceback kept in a file
+        from vpbench.errors import report_internal_error
+
+        print(report_internal_error(e, ["vpbench", *argv]), file=sys.stderr)
+        return 4
 
 
 def _silence_stdout() -> None:

@@ -115,6 +115,8 @@ class Task:
     """Named protocol override sets (e.g. "lmms_eval"), chosen with ``--set TASK.preset=NAME``."""
     export: Callable[[Sequence[Record]], Any] | None = None
     """Build the benchmark's official submission object (JSON-serialisable) from a run's records."""
+    requires: Mapping[str, str] = field(default_factory=dict)
+    """Python modules the scorer imports → how to install them (checked before any generation)."""
 
     @property
     def data_folder(self) -> str:
@@ -142,4 +144,11 @@ class Task:
         return self.protocol.with_overrides(values)
 
     def video_path(self, data_root: Path, rel: str) -> Path:
+        """``rel`` under the data root; an absolute path or one climbing out with ``..`` is refused."""
+        from vpbench.errors import DataError
+        from vpbench.validation import path_escape_problem
+
+        problem = path_escape_problem(rel) if isinstance(rel, str) else f"video path {rel!r} is not a string"
+        if problem:
+            raise DataError(f"task '{self.name}': {problem}")
         return Path(data_root) / self.video_dir / rel

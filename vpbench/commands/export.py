@@ -35,10 +35,9 @@ def _missing(run_dir: Path, task: str, n_records: int) -> str | None:
 
 
 def _export(ns: argparse.Namespace) -> int:
-    import json
-
     from vpbench.engine.records import RecordStore
     from vpbench.errors import ConfigError
+    from vpbench.hashing import safe_dumps
     from vpbench.registry import get_task
 
     task = get_task(ns.task)
@@ -59,7 +58,7 @@ def _export(ns: argparse.Namespace) -> int:
         print(f"vpbench: warning: exporting a partial run: {missing}", file=sys.stderr)
     out = Path(ns.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(task.export(records), indent=1, ensure_ascii=False) + "\n")
+    out.write_text(safe_dumps(task.export(records), indent=1) + "\n", encoding="utf-8")
     print(f"{task.name}: wrote {len(records)} answers to {out.resolve()}")
     return 0
 
