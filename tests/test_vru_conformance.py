@@ -279,3 +279,24 @@ def test_absent_data_fails_under_ci_and_skips_elsewhere(monkeypatch) -> None:
     with pytest.raises(pytest.skip.Exception):
         conftest.require(False, MISSING)
     conftest.require(True, MISSING)  # present: nothing happens
+
+
+@needs_data
+def test_official_options_split_into_four_labelled_texts(vqa) -> None:
+    mod, samples = vqa
+    for s in samples:
+        assert [o[:3] for o in s.options] == ["A. ", "B. ", "C. ", "D. "], s.id
+        at = 0
+        for o in s.options:  # each text appears in the raw string, in order
+            at = s.meta["options_text"].index(o[3:], at) + len(o[3:])
+
+
+def test_option_split_handles_the_official_separators() -> None:
+    from tasks.vru_accident_vqa.task import split_options
+
+    assert split_options("A. sunny day, B. cloudy night, C. stormy day, D. rainy evening") == (
+        "A. sunny day", "B. cloudy night", "C. stormy day", "D. rainy evening")
+    assert split_options("A.Cyclist crosses., B.car, C. look around. D. Drivers slow down") == (
+        "A. Cyclist crosses.", "B. car", "C. look around.", "D. Drivers slow down")
+    assert split_options("A. x, C. y, D. z") is None  # B missing: refused by the loader
+    assert split_options("A. , B. y, C. z, D. w") is None  # an empty text
