@@ -292,11 +292,37 @@ def test_official_options_split_into_four_labelled_texts(vqa) -> None:
 
 
 def test_option_split_handles_the_official_separators() -> None:
-    from tasks.vru_accident_vqa.task import split_options
-
+    split_options = _task_module("vru_accident_vqa").split_options
     assert split_options("A. sunny day, B. cloudy night, C. stormy day, D. rainy evening") == (
         "A. sunny day", "B. cloudy night", "C. stormy day", "D. rainy evening")
     assert split_options("A.Cyclist crosses., B.car, C. look around. D. Drivers slow down") == (
         "A. Cyclist crosses.", "B. car", "C. look around.", "D. Drivers slow down")
     assert split_options("A. x, C. y, D. z") is None  # B missing: refused by the loader
     assert split_options("A. , B. y, C. z, D. w") is None  # an empty text
+
+
+@needs_data
+def test_convert_command_then_run_reproduces_official_vqa(tmp_path: Path, capsys) -> None:
+    """`vpbench convert vru-accident` writes the replay and prints the run that scores it officially."""
+    from vpbench.cli import main
+
+    replay, out = tmp_path / "gpt.jsonl", tmp_path / "run"
+    assert main(["convert", "vru-accident", str(ROOT / "Model_Response" / "VQA" / "GPT_4o_mini"),
+                 "--output", str(replay), "--data-root", str(ROOT)]) == 0
+    printed = capsys.readouterr().out
+    run = printed.split("score them with:\n  ")[1].strip().split()
+    assert run[:2] == ["vpbench", "run"] and "parser=gpt" in run
+    assert main([*run[1:-1], str(out), "--set", "stats.n_boot=0"]) == 0
+    result = json.loads((out / "vru_accident_vqa" / "result.json").read_text())
+    got = {m["name"]: m for m in result["metrics"]}
+    mod = _task_module("vru_accident_vqa")
+    for key, (correct, total, _pct) in _official_vqa("GPT_4o_mini").items():
+        m = got[mod.CATEGORIES[key]]
+        assert (round(m["value"] * m["n"]), m["n"]) == (correct, total), key
+
+
+def test_convert_refuses_a_folder_without_responses(tmp_path: Path, capsys) -> None:
+    from vpbench.cli import main
+
+    assert main(["convert", "vru-accident", str(tmp_path), "--output", str(tmp_path / "x.jsonl")]) == 2
+    assert "no *_VQA_response.json or *_Dense_Captioning_response.json" in capsys.readouterr().err
