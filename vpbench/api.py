@@ -229,6 +229,15 @@ def _derived(task_records: Mapping[str, Sequence[Any]], stats, echo=print) -> di
     return out
 
 
+def _refuse_unmerged(task_dir: Path) -> None:
+    """Per-rank record files left by an unfinished data-parallel run hold records the merged file lacks."""
+    parts = sorted(task_dir.glob("records*.rank*.jsonl"))
+    if parts:
+        raise RunDirMismatch(f"{task_dir}: {len(parts)} per-rank record files ({parts[0].name}, ...) of an unfinished "
+                             f"data-parallel run; re-run the same `vpbench run` command (any --nproc) to finish "
+                             f"and merge them, then score")
+
+
 def _silent(*args: Any, **kwargs: Any) -> None:
     """``echo`` on data-parallel ranks other than 0."""
 
@@ -301,6 +310,7 @@ def rescore(run_dir: Path, *, parser: str | None = None, output: Path | None = N
         evaluated = set(read_json(ids_file)) if ids_file.exists() else None  # the last run's sample set
         variants: dict[str, list] = {}
         n_reparsed = 0
+        _refuse_unmerged(run_dir / name)
         current = _current_samples(task, info, echo)  # a corrected annotation re-scores the records
         for path in sorted((run_dir / name).glob("records*.jsonl")):
             store = RecordStore(path)

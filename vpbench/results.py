@@ -53,9 +53,12 @@ def format_metric(m: MetricResult, scale: float = 100.0) -> str:
     return f"{m.value * scale:.2f}{ci}"
 
 
+TABLE_UNITS = "scores in % (0-100) with 95% CIs [low, high]; the JSON files store fractions (0-1)"
+
+
 def render_table(results: Mapping[str, TaskResult]) -> str:
     """Plain-text table: one block per task, metrics ×100 with 95% CIs, then per-group rows."""
-    lines = []
+    lines = [TABLE_UNITS] if results else []
     for name, r in results.items():
         c = r.counts
         head = (f"{name}  (n={c.get('n_evaluated', '?')}/{c.get('n_total', '?')}, "

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from vpbench.errors import ConfigError
 from vpbench.config import suggest
+from vpbench.errors import ConfigError
 from vpbench.protocol import Protocol
 from vpbench.types import Message, MetricResult, Part, Record, Sample
 
@@ -75,6 +75,12 @@ class StatsOptions:
     n_boot: int = 1000
     seed: int = 0
     alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.n_boot, int) or self.n_boot < 0:
+            raise ConfigError(f"stats.n_boot must be an integer >= 0 (0: no bootstrap), got {self.n_boot!r}")
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"stats.alpha must be in (0, 1), got {self.alpha!r}")
 
 
 @dataclass(frozen=True)

@@ -388,7 +388,7 @@ def _(c):
     return c.run("--perception-gap")
 
 
-@case("limit_zero", "expected a positive integer, got 0")
+@case("limit_zero", "expected a positive integer (a sample count), got '0'")
 def _(c):
     return c.run("--limit", "0")
 

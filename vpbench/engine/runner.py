@@ -296,7 +296,7 @@ def _run_batch(plan: TaskPlan, chunk: list[Sample], backend: Backend, opts: Task
         if hit is not None:
             responses[s.id] = hit
         if s.id not in responses:
-            misses.append(Prepared(req, frames))
+            misses.append(Prepared(req, frames, task.video_path(opts.data_root, req.video.path) if req.video else None))
     if misses:
         t0 = time.perf_counter()
         out = backend.generate(misses)
