@@ -144,7 +144,7 @@ def test_score_keeps_a_history_and_consistent_counts(mb, tmp_path, capsys) -> No
     n_xyz = sum(1 for i in range(len(samples)) if i % 2 == 0)
     scorable = [(i, s) for i, s in enumerate(samples) if s.answer is not None]
     right = sum(1 for i, s in scorable if i % 2 and s.answer == "B")
-    assert change["parser"] == ["official@motionbench-polish_answer@dcc9b07", "lmms_eval@lmms-eval-0.7.3"]
+    assert change["parser"] == ["official@motionbench-polish_answer@dcc9b07", "lmms_eval@lmms-eval-0.7.3-cli+motionbench@0.7.3"]
     assert change["n_records_reparsed"] == len(samples)
     assert change["counts_changed"] == {"n_unparsed": [0, n_xyz]}
     assert change["metrics_changed"]["Dev-AVG"] == [0.0, pytest.approx(right / len(scorable))]
