@@ -89,6 +89,16 @@ def test_did_you_mean_uses_the_subcommands_own_flags_never_the_typed_one(argv, t
     assert (f"(did you mean '{hint}'?)" in err) if hint else "did you mean" not in err, err
 
 
+def test_mistyped_subcommand_gets_a_suggestion(capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli.main(["scroe", "runs/x"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "invalid choice: 'scroe'" in err and "(did you mean 'score'?)" in err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "stf"])
+    assert "(did you mean 'sft'?)" in capsys.readouterr().err
+
+
 # -- one --set convention -------------------------------------------------------------------------
 def test_train_sft_takes_set_and_warns_on_the_positional_form(tmp_path, capfd) -> None:
     """Both forms reach the strict recipe config (checked before the recipe process starts); only

@@ -356,5 +356,5 @@ def _copy_run(src: Path, dst: Path) -> Path:
         raise ConfigError(f"{src} is not a vpbench run directory (no manifest.json)")
     if dst.exists() and any(dst.iterdir()):
         raise ConfigError(f"--output {dst} already exists and is not empty: name a new directory")
-    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sqlite*", "*.tmp"))
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sqlite*", "*.tmp", ".vpbench.lock"))
     return dst
