@@ -263,6 +263,9 @@ def test_replay_dummy_and_score_runs_never_import_torch(mb, tmp_path) -> None:
     code = f"""
 import sys
 from vpbench import cli
+cli.build_parser()  # every command module registered: none may import a heavy library at import time
+loaded = sorted(m for m in ("torch", "transformers", "numpy", "pandas", "scipy", "aiohttp") if m in sys.modules)
+assert not loaded, loaded
 assert cli.main(["run", "--model", "replay:{replay}", "--tasks", "motionbench", "--data-root", "{mb}",
                  "--output", "{tmp_path / 'r1'}"]) == 0
 assert cli.main(["run", "--model", "dummy:random:1", "--tasks", "motionbench", "--data-root", "{mb}",
