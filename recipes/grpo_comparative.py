@@ -56,6 +56,7 @@ class GRPOComparativeRecipe:
         from accelerate.utils import DistributedType, set_seed
         from transformers import AutoTokenizer
 
+        from vpbench.errors import ConfigError
         from vpbench.train.advantages import EMABaseline
         from vpbench.train.checkpoint import check_resumable, load_checkpoint, read_trainer_state, resolve_resume
         from vpbench.train.grpo_step import PolicyLogprobs
@@ -70,13 +71,16 @@ class GRPOComparativeRecipe:
         if t.torch_threads:
             torch.set_num_threads(t.torch_threads)
         self.out = Path(t.output_dir)
+        examples = read_rl_manifest(cfg.data.manifest, cfg.data.video_root or None)  # data errors before model loads
+        if not (Path(cfg.model.path) / "config.json").is_file():
+            raise ConfigError(f"model.path={cfg.model.path!r} is not a Qwen2.5-VL checkpoint dir (no config.json); pass "
+                              "the stage-1 export (<output_dir>/export) or any local Qwen2.5-VL checkpoint")
         self.tokenizer = AutoTokenizer.from_pretrained(cfg.model.path)
         policy = self._load_model(trainable=True)
         self.ref = self._load_model(trainable=False).to(acc.device) if cfg.grpo.beta else None
         self.eos_ids = self._eos_ids(policy)
         self.pad_id = int(self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0])
 
-        examples = read_rl_manifest(cfg.data.manifest, cfg.data.video_root or None)
         self.manifest_hash = manifest_sha256(cfg.data.manifest)
         self.dataset = RLDataset(examples, cfg.data, cfg.model.path, self.tokenizer, cfg.grpo.refeed_instruction,
                                  shuffled=cfg.grpo.comparator == "tgrpo", seed=t.seed)
@@ -90,6 +94,7 @@ class GRPOComparativeRecipe:
         wrapped = PolicyLogprobs(policy)
         if acc.distributed_type == DistributedType.DEEPSPEED:
             acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = 1
+            acc.state.deepspeed_plugin.deepspeed_config["gradient_accumulation_steps"] = t.batch_size  # one group each
             opt = torch.optim.AdamW(param_groups(wrapped, o.lr, o.weight_decay), betas=tuple(o.betas), eps=o.eps)
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
             self.model, self.optimizer, _ = acc.prepare(wrapped, opt, self.scheduler)

@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--prepare-tiny", action="store_true", help="build the tiny model + synthetic data if absent")
     ts.add_argument("overrides", nargs="*", help="section.key=value, e.g. contrastive.weight=0")
     ts.set_defaults(fn=_cmd_train, recipe="sft_contrastive")
+    from vpbench.commands.train_grpo import register as register_train_grpo
+    register_train_grpo(tsub, _cmd_train)
 
     g = sub.add_parser("synth", help="write generated data in a benchmark's native format")
     g.add_argument("task", help="task name or 'all'")

@@ -1,0 +1,1 @@
+"""CLI subcommands that live in their own modules (each exposes ``register``)."""
