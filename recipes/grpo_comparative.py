@@ -35,13 +35,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # running the file directly from a checkout
-    sys.path.insert(0, str(ROOT))
-
-from vpbench.config import parse_assignments  # noqa: E402
-from vpbench.train.grpo_config import RESUME_SECTIONS, GRPOConfig, load_grpo_config  # noqa: E402
-from vpbench.train.plumbing import MetricLogger, StepSampler, error_text, lr_lambda, param_groups  # noqa: E402
+from vpbench.config import parse_assignments
+from vpbench.train.grpo_config import RESUME_SECTIONS, GRPOConfig, load_grpo_config
+from vpbench.train.plumbing import MetricLogger, StepSampler, error_text, lr_lambda, param_groups
 
 
 class GRPOComparativeRecipe:
@@ -340,16 +336,19 @@ def prepare_tiny(cfg: GRPOConfig) -> None:
     import importlib.util
 
     from vpbench.craft.pipeline import load_craft_config, run_craft
+    from vpbench.resources import recipes_dir
     from vpbench.train.config import load_config
     from vpbench.train.nli import build_tiny_nli
 
+    recipes = recipes_dir()
+
     model = Path(cfg.model.path)
     if not (model / "config.json").is_file():
-        spec = importlib.util.spec_from_file_location("sft_contrastive_recipe", ROOT / "recipes" / "sft_contrastive.py")
+        spec = importlib.util.spec_from_file_location("sft_contrastive_recipe", recipes / "sft_contrastive.py")
         sft = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(sft)  # type: ignore[union-attr]
         base = model.parent  # <stage-1 output_dir>/export
-        scfg = load_config(ROOT / "recipes/configs/sft_contrastive/tiny.yaml", {
+        scfg = load_config(recipes / "configs/sft_contrastive/tiny.yaml", {
             "model.path": str(base.parent / "model"), "data.manifest": str(base.parent / "data" / "manifest.jsonl"),
             "train.output_dir": str(base), "train.save_every": 0})
         sft.prepare_tiny(scfg)
@@ -362,7 +361,7 @@ def prepare_tiny(cfg: GRPOConfig) -> None:
         if not root.is_dir():
             synth_motionbench(root, seed=cfg.train.seed, n_videos=6)
         d = cfg.data
-        craft = load_craft_config(ROOT / "recipes/configs/craft/synthetic.yaml", {
+        craft = load_craft_config(recipes / "configs/craft/synthetic.yaml", {
             "input.root": str(root), "output.dir": str(manifest.parent), "protocol.fps": d.fps,
             "protocol.max_frames": d.max_frames, "protocol.min_frames": d.min_frames,
             "protocol.min_pixels": d.min_pixels, "protocol.max_pixels": d.max_pixels})

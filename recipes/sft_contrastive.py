@@ -41,16 +41,10 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # running the file directly from a checkout
-    sys.path.insert(0, str(ROOT))
-
-from vpbench.config import parse_assignments  # noqa: E402
-from vpbench.train.config import SFTConfig, load_config  # noqa: E402
-
-
-from vpbench.train.plumbing import MetricLogger, StepSampler, error_text, lr_lambda  # noqa: E402,F401
-from vpbench.train.plumbing import param_groups as _param_groups  # noqa: E402
+from vpbench.config import parse_assignments
+from vpbench.train.config import SFTConfig, load_config
+from vpbench.train.plumbing import MetricLogger, StepSampler, error_text, lr_lambda  # noqa: F401
+from vpbench.train.plumbing import param_groups as _param_groups
 
 
 def param_groups(model: torch.nn.Module, lr_sft: float, lr_cl: float, wd: float) -> list[dict[str, Any]]:

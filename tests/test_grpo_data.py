@@ -63,8 +63,8 @@ def test_config_typos_are_errors() -> None:
 def test_vpbench_train_grpo_reports_a_bad_manifest_without_traceback(tmp_path: Path, capsys) -> None:
     bad = _write(tmp_path, {**GOOD, "answr": "3"})
     proc = subprocess.run([sys.executable, "-m", "vpbench", "train", "grpo", "--config",
-                           str(ROOT / "recipes/configs/grpo_comparative/tiny.yaml"), f"data.manifest={bad}",
-                           f"model.path={tmp_path}", f"train.output_dir={tmp_path / 'out'}"],
+                           str(ROOT / "recipes/configs/grpo_comparative/tiny.yaml"), "--set", f"data.manifest={bad}",
+                           "--set", f"model.path={tmp_path}", "--set", f"train.output_dir={tmp_path / 'out'}"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -12,6 +12,7 @@ from vpbench import provenance
 from vpbench.engine.overrides import resolve
 from vpbench.engine.records import RecordStore
 from vpbench.engine.runner import TaskRunOptions, run_task, summarize
+from vpbench.engine.shard import DistContext
 from vpbench.errors import ConfigError, RunDirMismatch
 from vpbench.models.loader import BackendOptions, load_backend
 from vpbench.registry import get_task
@@ -36,6 +37,17 @@ class RunConfig:
     backend: BackendOptions = BackendOptions()
     perception_gap: bool = False
     argv: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ConfigError("no tasks given: pass --tasks NAME[,NAME...] or 'all'")
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise ConfigError(f"--limit must be a positive integer, got {self.limit!r}")
+        if self.refresh_cache and not self.cache:
+            raise ConfigError("--refresh-cache and --no-cache contradict each other; pass one")
+        missing = [t for t in self.tasks if t not in self.data_roots]
+        if missing:
+            raise ConfigError(f"no data root for task(s) {', '.join(missing)}: pass --data-root")
 
 
 def resolve_data_roots(tasks: Sequence[str], given: Sequence[str]) -> dict[str, Path]:
@@ -87,9 +99,14 @@ def _check_manifest(path: Path, model_fp: str) -> None:
 
 
 def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
+    """Run every task. Under torchrun/accelerate each rank evaluates its shard (``engine/shard.py``);
+    rank 0 alone writes the manifest and results and prints; every rank returns the results."""
+    dist = DistContext.from_env()
+    if not dist.is_main:
+        echo = _silent
     tasks = [get_task(t) for t in cfg.tasks]
     resolved = resolve(cfg.overrides, cfg.tasks)
-    backend = load_backend(cfg.model, cfg.backend)
+    backend = load_backend(cfg.model, dataclasses.replace(cfg.backend, device=dist.device(cfg.backend.device)))
     if cfg.perception_gap:  # refuse before any generation, not after the full pass
         if not backend.needs_frames:
             raise ConfigError("--perception-gap needs a backend that sees frames (not replay or dummy)")
@@ -101,6 +118,8 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
     _check_manifest(manifest_path, model_fp)
+    dist.barrier()  # every rank checked the old manifest before rank 0 replaces it
+    write = write_json if dist.is_main else _no_write  # rank 0 alone writes run files
     cache = None
     if cfg.cache:
         from vpbench.engine.cache import ResponseCache
@@ -113,6 +132,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
         "model": {"spec": cfg.model, "fingerprint": model_fp, **backend.describe(), **_training_provenance(cfg.model)},
         "environment": provenance.environment(),
         "stats": dataclasses.asdict(resolved.stats),
+        "world_size": dist.world_size,
         "tasks": {},
     }
     results: dict[str, TaskResult] = {}
@@ -123,17 +143,18 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     prior_derived = previous.get("derived", {})
     if manifest_path.exists():  # ...and their provenance
         manifest["tasks"].update(read_json(manifest_path).get("tasks", {}))
-    write_json(manifest_path, manifest)
+    write(manifest_path, manifest)
     try:
         for task in tasks:
             opts = TaskRunOptions(
                 data_root=cfg.data_roots[task.name], limit=cfg.limit, allow_missing=cfg.allow_missing,
                 frame_cache_dir=cfg.frame_cache, protocol_overrides=resolved.protocol.get(task.name, {}),
                 parser=resolved.parser.get(task.name), preset=resolved.preset.get(task.name))
-            outcome = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp)
+            outcome = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp,
+                               dist=dist)
             results[task.name] = outcome.result
             task_records[task.name] = outcome.records
-            gap = _perception_gap(task, backend, opts, out, resolved, cache, model_fp, outcome) \
+            gap = _perception_gap(task, backend, opts, out, resolved, cache, model_fp, outcome, dist) \
                 if cfg.perception_gap else None
             manifest["tasks"][task.name] = {
                 "version": task.version,
@@ -150,23 +171,23 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
                 "n_resumed": outcome.n_resumed,
                 **outcome.result.counts,
             }
-            manifest["cache"] = {"hits": cache.hits, "misses": cache.misses} if cache else None
+            manifest["cache"] = {"hits": dist.sum(cache.hits), "misses": dist.sum(cache.misses)} if cache else None
             task_dict = task_result_to_dict(outcome.result)
             if gap is not None:
                 task_dict["perception_gap"] = gap
                 manifest["tasks"][task.name]["perception_gap"] = dataclasses.asdict(resolved.gap)
                 echo(render_gap(task.name, gap))
-            write_json(out / task.name / "result.json", task_dict)
-            write_json(out / task.name / "sample_ids.json", [r.sample_id for r in outcome.records])
-            write_json(manifest_path, manifest)
+            write(out / task.name / "result.json", task_dict)
+            write(out / task.name / "sample_ids.json", [r.sample_id for r in outcome.records])
+            write(manifest_path, manifest)
             prior[task.name] = task_dict
-            write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
-                                      "derived": prior_derived})
+            write(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
+                                 "derived": prior_derived})
         derived = _derived(task_records, resolved.stats)
         if derived:
             prior_derived.update({k: dataclasses.asdict(v) for k, v in derived.items()})
-            write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
-                                      "derived": prior_derived})
+            write(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
+                                 "derived": prior_derived})
     finally:
         if cache:
             cache.close()
@@ -191,12 +212,20 @@ def _derived(task_records: Mapping[str, Sequence[Any]], stats) -> dict[str, Any]
     return out
 
 
-def _perception_gap(task, backend, opts, out, resolved, cache, model_fp, full) -> dict[str, Any]:
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """``echo`` on data-parallel ranks other than 0."""
+
+
+def _no_write(path: Path, data: Any) -> None:
+    """``write_json`` on data-parallel ranks other than 0."""
+
+
+def _perception_gap(task, backend, opts, out, resolved, cache, model_fp, full, dist) -> dict[str, Any]:
     from vpbench.engine.gap import gap_metrics, make_transform
 
     absent = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp,
                       variant="key_absent", transform=make_transform(resolved.gap),
-                      variant_fingerprint=resolved.gap.fingerprint())
+                      variant_fingerprint=resolved.gap.fingerprint(), dist=dist)
     metrics = gap_metrics(full.records, absent.records, task.primary_score, resolved.stats)
     return {k: dataclasses.asdict(v) for k, v in metrics.items()}
 
@@ -209,16 +238,23 @@ def render_gap(task: str, gap: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str, TaskResult]:
+def rescore(run_dir: Path, *, parser: str | None = None, output: Path | None = None, argv: Sequence[str] = (),
+            echo=print) -> dict[str, TaskResult]:
     """Re-parse and re-score every record of a run (no model, no videos) and rewrite its results,
-    including the perception-gap pass and cross-task metrics when the run has them."""
+    including the perception-gap pass and cross-task metrics when the run has them. Appends one
+    entry to the manifest's ``scoring_history`` (what changed); with ``output`` the run is first
+    copied there and the copy is re-scored (the original is left untouched)."""
     from vpbench.engine.gap import gap_metrics
+    from vpbench.engine.history import scoring_entry, task_change
     from vpbench.engine.runner import rescore_record
     from vpbench.protocol import Protocol
     from vpbench.task import StatsOptions
 
-    run_dir = Path(run_dir)
+    source = str(run_dir) if output is not None else None
+    run_dir = _copy_run(Path(run_dir), Path(output)) if output is not None else Path(run_dir)
     manifest = read_json(run_dir / "manifest.json")
+    before = read_json(run_dir / "results.json").get("results", {}) if (run_dir / "results.json").exists() else {}
+    changes: dict[str, dict[str, Any]] = {}
     stats = StatsOptions(**manifest.get("stats", {}))
     results: dict[str, TaskResult] = {}
     task_dicts: dict[str, dict[str, Any]] = {}
@@ -229,9 +265,12 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
         ids_file = run_dir / name / "sample_ids.json"
         evaluated = set(read_json(ids_file)) if ids_file.exists() else None  # the last run's sample set
         variants: dict[str, list] = {}
+        n_reparsed = 0
         for path in sorted((run_dir / name).glob("records*.jsonl")):
             store = RecordStore(path)
-            rescored = [rescore_record(task, p, r) for r in store.load().values()]
+            old = list(store.load().values())
+            rescored = [rescore_record(task, p, r) for r in old]
+            n_reparsed += sum(a.parsed != b.parsed for a, b in zip(old, rescored))
             store.rewrite(rescored)
             variants[path.name] = [r for r in rescored if evaluated is None or r.sample_id in evaluated]
         full = variants.get("records.jsonl", [])
@@ -243,10 +282,14 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
             gap = gap_metrics(full, variants["records.key_absent.jsonl"], task.primary_score, stats)
             task_dict["perception_gap"] = {k: dataclasses.asdict(v) for k, v in gap.items()}
             echo(render_gap(name, task_dict["perception_gap"]))
+        changes[name] = task_change(before.get(name), result, info.get("parser"), p.tag, n_reparsed)
         info["parser"] = p.tag
+        info.update(result.counts)  # the manifest's counts agree with results.json
         results[name], task_dicts[name], task_records[name] = result, task_dict, full
         write_json(run_dir / name / "result.json", task_dict)
     derived = _derived(task_records, stats)
+    manifest.setdefault("scoring_history", []).append(
+        scoring_entry(changes, dataclasses.asdict(stats), argv, source))
     write_json(run_dir / "manifest.json", manifest)
     payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": task_dicts}
     if derived:
@@ -254,3 +297,15 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
     write_json(run_dir / "results.json", payload)
     echo(render_table(results))
     return results
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    """``vpbench score --output DST``: a copy of the run (without its response cache) to re-score."""
+    import shutil
+
+    if not (src / "manifest.json").is_file():
+        raise ConfigError(f"{src} is not a vpbench run directory (no manifest.json)")
+    if dst.exists() and any(dst.iterdir()):
+        raise ConfigError(f"--output {dst} already exists and is not empty: name a new directory")
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sqlite*", "*.tmp"))
+    return dst

@@ -58,11 +58,6 @@ def check_media(task: Task, samples: Sequence[Sample], data_root: Path, workers:
     return PreflightReport(len(samples), problems)
 
 
-def check_replay(samples: Sequence[Sample], task: str, has) -> PreflightReport:
-    problems = {s.id: "no response in the replay file" for s in samples if not has(task, s.id)}
-    return PreflightReport(len(samples), problems)
-
-
 def fail_message(task: str, report: PreflightReport, fix: str) -> str:
     items = list(report.problems.items())
     lines = [f"{task}: preflight failed for {len(items)} of {report.n_samples} samples:"]

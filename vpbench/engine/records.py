@@ -39,8 +39,9 @@ class RecordStore:
         self.path = Path(path)
         self.dropped_partial_line = False
 
-    def load(self) -> dict[str, Record]:
-        """Records by sample id (the last one wins). A torn final line is dropped and truncated."""
+    def load(self, *, repair: bool = True) -> dict[str, Record]:
+        """Records by sample id (the last one wins). A torn final line is dropped and truncated
+        (``repair=False``: dropped only — for another process's file, which only it may change)."""
         if not self.path.exists():
             return {}
         out: dict[str, Record] = {}
@@ -56,13 +57,14 @@ class RecordStore:
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 if i == len(lines) - 1 or all(not rest.strip() for rest in lines[i + 1:]):
                     self.dropped_partial_line = True
-                    with open(self.path, "r+b") as f:
-                        f.truncate(good_bytes)
+                    if repair:
+                        with open(self.path, "r+b") as f:
+                            f.truncate(good_bytes)
                     break
                 raise DataError(f"{self.path}:{i + 1}: corrupt record line ({e}); fix or delete the line") from e
             out[rec.sample_id] = rec
             good_bytes += len(line) + 1
-        if raw and not raw.endswith(b"\n") and not self.dropped_partial_line:
+        if repair and raw and not raw.endswith(b"\n") and not self.dropped_partial_line:
             with open(self.path, "ab") as f:  # a complete last record lacking its newline: end it
                 f.write(b"\n")
         return out

@@ -22,7 +22,7 @@ import numpy as np
 
 from vpbench.errors import ConfigError, VpbenchError
 from vpbench.hashing import file_sha256, stable_hash
-from vpbench.models.base import Prepared
+from vpbench.models.base import BackendBase, Prepared
 from vpbench.models.qwen_inputs import (
     VisionPreproc,
     build_prompt,
@@ -114,7 +114,7 @@ def _resolve_device(device: str) -> str:
     raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {device!r}")
 
 
-class HFQwenVLBackend:
+class HFQwenVLBackend(BackendBase):
     """transformers backend for the Qwen2.5-VL family (see module docstring).
 
     The model and tokenizer load lazily on the first ``generate`` (or ``load()``), so a fully

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from vpbench.errors import DataError
 from vpbench.hashing import file_sha256
-from vpbench.models.base import Prepared
-from vpbench.types import Response
+from vpbench.models.base import BackendBase, Prepared
+from vpbench.types import Response, Sample
 
 
 def write_replay(path: Path, task: str, responses: Iterable[tuple[str, str]]) -> int:
@@ -28,9 +28,10 @@ def write_replay(path: Path, task: str, responses: Iterable[tuple[str, str]]) ->
     return n
 
 
-class ReplayBackend:
+class ReplayBackend(BackendBase):
     name = "replay"
     needs_frames = False
+    fix = "Fix: add the missing sample ids to the replay file."
 
     def __init__(self, path: Path, batch_size: int = 64) -> None:
         self.path = Path(path)
@@ -62,6 +63,10 @@ class ReplayBackend:
 
     def has(self, task: str, sample_id: str) -> bool:
         return self.lookup(task, sample_id) is not None
+
+    def check_samples(self, task: str, samples: Sequence[Sample]) -> Mapping[str, str]:
+        """Every sample needs a response (no videos are needed)."""
+        return {s.id: "no response in the replay file" for s in samples if not self.has(task, s.id)}
 
     def fingerprint(self) -> str:
         return "replay-" + file_sha256(self.path)[:16]
