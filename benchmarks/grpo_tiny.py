@@ -2,10 +2,10 @@
 
 Pipeline (all offline, CPU by default):
 
-1. stage 1: a tiny Qwen2.5-VL (``vpbench model tiny``) trained by ``recipes/sft_contrastive.py`` (tiny
-   config, ``--sft-steps``), or ``--stage1 DIR`` (any stage-1 export, e.g. a better-learning tiny setup);
-2. RL data: generated MotionBench clips (``--train-videos``, seed 0) crafted by ``vpbench data craft``
-   into an RL manifest under the recipe's sampling protocol; a tiny random NLI model;
+1. data: generated MotionBench clips (``--train-videos``, seed 0) crafted by ``vpbench data craft`` into
+   SFT and RL manifests under the recipes' sampling protocol (4 fps, 56x56); a tiny random NLI model;
+2. stage 1: a tiny Qwen2.5-VL (``vpbench model tiny``) trained by ``recipes/sft_contrastive.py`` (tiny
+   config, ``--sft-steps``) on the crafted SFT manifest, or ``--stage1 DIR`` (any stage-1 export);
 3. stage 2: ``recipes/grpo_comparative.py`` (tiny config, ``--steps``) from the stage-1 export;
 4. held-out evaluation: generated MotionBench (``--eval-videos``, seed 1, never trained on), both
    exports through ``vpbench run --perception-gap`` (key frames: ``motion_energy``; the training
@@ -46,16 +46,15 @@ def _recipe(file: str):
     return mod
 
 
-def stage1(out: Path, steps: int) -> Path:
+def stage1(out: Path, steps: int, manifest: Path) -> Path:
     from vpbench.models.tiny_qwen import build_tiny_qwen
     from vpbench.train.config import load_config
-    from vpbench.train.manifest import synth_sft_manifest
 
     export = out / "stage1" / "export"
     if not (export / "config.json").is_file():
         cfg = load_config(ROOT / "recipes/configs/sft_contrastive/tiny.yaml", {
             "model.path": str(build_tiny_qwen(out / "stage1_model", seed=0, overwrite=True)),
-            "data.manifest": str(synth_sft_manifest(out / "stage1_data", n_clips=8, seed=0)),
+            "data.manifest": str(manifest), "data.key_frames": "manifest",
             "train.output_dir": str(out / "stage1"), "train.max_steps": steps, "train.save_every": 0})
         _recipe("sft_contrastive.py").run(cfg)
     return export
@@ -134,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="runs/bench_grpo_tiny")
     ap.add_argument("--stage1", help="an existing stage-1 export dir (default: train the tiny one)")
-    ap.add_argument("--sft-steps", type=int, default=8)
+    ap.add_argument("--sft-steps", type=int, default=40)
     ap.add_argument("--steps", type=int, default=12, help="stage-2 optimiser steps")
-    ap.add_argument("--train-videos", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-4, help="stage-2 lr (the tiny config's 1e-3 collapses the model)")
+    ap.add_argument("--train-videos", type=int, default=12)
     ap.add_argument("--eval-videos", type=int, default=24)
     ap.add_argument("--n-boot", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
@@ -150,11 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0, c0 = time.perf_counter(), time.process_time()
-    start = Path(args.stage1) if args.stage1 else stage1(out, args.sft_steps)
     manifest, nli = rl_data(out, args.train_videos)
+    start = Path(args.stage1) if args.stage1 else stage1(out, args.sft_steps, manifest.parent / "sft.jsonl")
     t1 = time.perf_counter()
     export, history = stage2(out, start, manifest, nli, args.steps, [f"train.torch_threads={args.threads}",
-                                                                      *args.overrides])
+                                                                      f"optim.lr={args.lr}", *args.overrides])
     t2 = time.perf_counter()
     heldout = out / "heldout_mb"
     if not heldout.is_dir():

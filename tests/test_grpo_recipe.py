@@ -185,3 +185,43 @@ def test_degraded_rollouts_receive_no_gradient(env: dict) -> None:
     assert not any(is_one_of(x, degraded) for x in with_grad)
     assert any(is_one_of(x, degraded) for g, x in seen if not g)  # the degraded clips were sampled (no grad)
     rec.cleanup()
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_match_one_process(env: dict) -> None:
+    """2 processes × 1 prompt (DDP over gloo) ≡ 1 process × 2 prompts: the same prompts and rollout
+    seeds (global prompt positions), the same baseline (r_c reduced across processes) and the same
+    token normalisation (completion tokens of the whole step)."""
+    import subprocess
+
+    from safetensors.torch import load_file
+
+    over = {"train.max_steps": 2, "train.save_every": 0}
+    one = env["recipe"].run(_cfg(env, "one", **over))
+    args = [f"{k}={v}" for k, v in {**over, "model.path": env["export"], "data.manifest": env["manifest"],
+                                    "quality.nli_model": env["nli"], "train.output_dir": env["base"] / "two",
+                                    "train.batch_size": 1}.items()]
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                    str(ROOT / "recipes" / "grpo_comparative.py"), "--config", str(TINY), *args],
+                   check=True, cwd=ROOT, env={**os.environ, "ACCELERATE_USE_CPU": "1"}, timeout=900)
+    a, b = (load_file(str(env["base"] / d / "export" / "model.safetensors")) for d in ("one", "two"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=5e-5)
+    logs = [json.loads(x) for x in (env["base"] / "two" / "metrics.jsonl").read_text().splitlines()]
+    for key in ("reward", "r_c_mean", "baseline", "refeed_count", "kl"):
+        assert [r[key] for r in logs] == pytest.approx([h[key] for h in one.history], rel=1e-4, abs=1e-6), key
+
+
+def test_shipped_configs_load_strictly() -> None:
+    from vpbench.train.grpo_config import load_grpo_config
+
+    for name in ("tiny.yaml", "qwen2_5_vl_3b.yaml", "qwen2_5_vl_7b.yaml"):
+        path = TINY.parent / name
+        assert path.read_text().startswith("# Run"), f"{name} must open with the command that runs it"
+        cfg = load_grpo_config(path)
+        assert (cfg.grpo.lambda_c, cfg.grpo.ema_momentum, cfg.grpo.max_refeed, cfg.grpo.beta, cfg.grpo.epsilon) == \
+            (1.0, 0.9, 2, 0.04, 0.2)
+    for size in ("3b", "7b"):
+        big = load_grpo_config(TINY.parent / f"qwen2_5_vl_{size}.yaml")
+        assert big.train.batch_size * 8 == 8 and big.grpo.num_generations == 8 and big.optim.lr == 1e-6
+        assert big.rollout.backend == "vllm" and big.train.mixed_precision == "bf16"
