@@ -158,15 +158,19 @@ class GRPOComparativeRecipe:
 
     # -- train ---------------------------------------------------------------------------------
     def _gathered_for_generation(self) -> Any:
-        """ZeRO-3 shards parameters: gather them while sampling with transformers generate."""
+        """ZeRO-3 / FSDP shard parameters: gather them while sampling (hf) or pushing them into vLLM."""
         from accelerate.utils import DistributedType
 
         acc = self.accelerator
-        if acc.distributed_type == DistributedType.DEEPSPEED and self.cfg.rollout.backend == "hf":
+        if acc.distributed_type == DistributedType.DEEPSPEED:
             if acc.state.deepspeed_plugin.zero_stage == 3:
                 import deepspeed
 
                 return deepspeed.zero.GatheredParameters(list(self.policy.parameters()))
+        if acc.distributed_type == DistributedType.FSDP:
+            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+            return FSDP.summon_full_params(self.model, writeback=False, recurse=True)
         return contextlib.nullcontext()
 
     def collect(self) -> list[Any]:
