@@ -64,7 +64,8 @@ class SFTContrastiveRecipe:
         from accelerate.utils import DistributedType, set_seed
         from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
-        from vpbench.train.checkpoint import check_resumable, load_checkpoint, read_trainer_state, resolve_resume
+        from vpbench.train.checkpoint import (check_fresh_start, check_resumable, load_checkpoint, read_trainer_state,
+                                              resolve_resume)
         from vpbench.train.collate import collate_sft
         from vpbench.train.contrastive import SpecialIds
         from vpbench.train.data import SFTDataset
@@ -76,6 +77,11 @@ class SFTContrastiveRecipe:
                                              mixed_precision=t.mixed_precision)
         set_seed(t.seed)  # python, numpy, torch (all devices): model-independent init of the heads
         self.out = Path(t.output_dir)
+        if check_fresh_start(self.out, t.resume_from, t.overwrite) and acc.is_main_process:
+            import shutil
+
+            shutil.rmtree(self.out)  # train.overwrite=true: the earlier run goes
+        acc.wait_for_everyone()
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.model.dtype]
         self.tokenizer = AutoTokenizer.from_pretrained(cfg.model.path)
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
@@ -231,13 +237,24 @@ def prepare_tiny(cfg: SFTConfig) -> None:
 
 
 def run(cfg: SFTConfig, *, save: bool = True) -> SFTContrastiveRecipe:
+    """setup → train → checkpoint → export. A resumed run that already reached ``max_steps`` and
+    has its export does nothing more (re-running a finished command is a no-op that says so)."""
     recipe = SFTContrastiveRecipe(cfg)
     recipe.setup()
-    recipe.train()
-    if save:
-        recipe.save_checkpoint()
-        if cfg.train.export:
-            recipe.export()
+    export_dir = recipe.out / "export"
+    finished = recipe.step >= cfg.train.max_steps and (not cfg.train.export or (export_dir / "config.json").is_file())
+    if finished:
+        recipe.accelerator.print(f"already trained to step {recipe.step} (train.max_steps={cfg.train.max_steps}): "
+                                 f"nothing to do; raise train.max_steps to continue")
+    else:
+        recipe.train()
+        if save:
+            recipe.save_checkpoint()
+            if cfg.train.export:
+                recipe.export()
+    if save and cfg.train.export:
+        recipe.accelerator.print(f"exported model: {export_dir.resolve()} (evaluate: vpbench run --model "
+                                 f"{export_dir} ...)")
     recipe.cleanup()
     return recipe
 

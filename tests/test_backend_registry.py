@@ -57,3 +57,27 @@ def test_out_of_tree_kind_from_env(monkeypatch):
 def test_backend_options_invariants(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         BackendOptions(**kwargs)
+
+
+def test_stats_and_gap_options_checked_at_construction():
+    from vpbench.engine.gap import GapOptions
+    from vpbench.task import StatsOptions
+
+    assert StatsOptions(n_boot=0).n_boot == 0  # no bootstrap is allowed
+    with pytest.raises(ConfigError, match="stats.n_boot must be an integer >= 0"):
+        StatsOptions(n_boot=-1)
+    with pytest.raises(ConfigError, match=r"stats.alpha must be in \(0, 1\)"):
+        StatsOptions(alpha=1.5)
+    with pytest.raises(ConfigError, match=r"gap.scorer 'motion_enrgy' is unknown \(did you mean 'motion_energy'\?\)"):
+        GapOptions(scorer="motion_enrgy")
+    with pytest.raises(ConfigError, match="0 < max_key_ratio <= 1"):
+        GapOptions(scorer="random", max_key_ratio=0)
+
+
+def test_bad_options_fail_before_any_model_loads(tmp_path, motionbench_root, capsys):
+    from vpbench import cli
+
+    rc = cli.main(["run", "--model", str(tmp_path / "no-such-ckpt"), "--tasks", "motionbench", "--data-root",
+                   str(motionbench_root), "--output", str(tmp_path / "o"), "--set", "stats.alpha=2"])
+    assert rc == 2 and not (tmp_path / "o").exists()
+    assert "stats.alpha must be in (0, 1)" in capsys.readouterr().err

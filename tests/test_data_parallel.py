@@ -192,3 +192,32 @@ def test_killed_on_two_ranks_resumes_on_three(tmp_path):
     by_rank = collections.Counter(line.split()[0] for line in log.read_text().splitlines()[8:])
     assert set(by_rank) == {"0", "1", "2"}
     assert _records(killed) == _records(one) and _metrics(killed) == _metrics(one)
+
+
+def test_score_refuses_an_unfinished_data_parallel_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "motionbench").mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"tasks": {"motionbench": {"parser": "official", "protocol": {}}}}))
+    (run / "motionbench" / "records.rank1.jsonl").write_text("")
+    assert cli.main(["score", str(run)]) == 2
+    assert "re-run the same `vpbench run` command (any --nproc) to finish" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_ranks_on_the_hf_backend_equal_one(tmp_path):
+    """The real hf backend with frames (tiny Qwen2.5-VL, CPU): 2 gloo ranks ≡ 1 process, record for record."""
+    from vpbench.models.tiny_qwen import build_tiny_qwen
+    from vpbench.synth.motionbench import synth_motionbench
+
+    synth_motionbench(tmp_path / "mb", seed=3, n_videos=4)
+    model = build_tiny_qwen(tmp_path / "tiny", seed=0)
+    for n in (1, 2):
+        cmd = [sys.executable, "-m", "vpbench", "run", "--model", str(model), "--tasks", "motionbench",
+               "--data-root", str(tmp_path / "mb"), "--output", str(tmp_path / f"n{n}"), "--device", "cpu",
+               "--no-cache", "--nproc", str(n), "--set", "protocol.max_new_tokens=4"]
+        p = subprocess.run(cmd, cwd=ROOT, env=_env(tmp_path / "unused.log"), capture_output=True, text=True,
+                           timeout=600)
+        assert p.returncode == 0, p.stderr[-3000:]
+    assert _records(tmp_path / "n2") == _records(tmp_path / "n1")
+    assert _metrics(tmp_path / "n2") == _metrics(tmp_path / "n1")
+    assert all(r["frame_timestamps_s"] for r in _records(tmp_path / "n2"))

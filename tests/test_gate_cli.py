@@ -238,7 +238,8 @@ def test_perception_gap_is_gateable(gate, tmp_path):
     gap = rep["tasks"]["motionbench"]["metrics"][0]
     assert code == 10 and gap["metric"] == "perception_gap"
     assert (gap["comparison"]["baseline"], gap["comparison"]["candidate"]) == (1.0, 0.0)
-    assert regress(gate, "good", baseline=base, policy=pol)[0] == 2  # candidate without the gap pass
+    code, rep = regress(gate, "good", baseline=base, policy=pol)  # candidate without the gap pass
+    assert code == 12 and "candidate ran without --perception-gap" in rep["tasks"]["motionbench"]["reasons"][0]
 
 
 @pytest.mark.parametrize("body,needle", [
@@ -248,6 +249,7 @@ def test_perception_gap_is_gateable(gate, tmp_path):
     (POLICY.replace("motionbench:", "motionbnech:"), "did you mean 'motionbench'"),
     (POLICY + "ci_level: 1.5\n", "ci_level must be in"),
     (POLICY + "allow_differ: [protocl]\n", "did you mean 'protocol'"),
+    (POLICY.replace("acc: {margin: 5.0}", "acc: 5.0"), "acc: {margin: 5.0}"),
 ])
 def test_bad_policy_is_a_usage_error_naming_the_fix(gate, tmp_path, capsys, body, needle):
     pol = tmp_path / "p.yaml"
@@ -267,3 +269,55 @@ def test_ci_policy_file_loads_and_exit_code_through_a_subprocess(gate):
                            "--candidate", str(gate["runs"]["bad"]), "--policy", str(gate["policy"])],
                           capture_output=True, text=True, cwd=root)
     assert proc.returncode == 10, proc.stderr
+
+
+def test_docs_workflow_is_valid_yaml_and_its_commands_parse():
+    """The worked GitHub Actions job in docs/ci-gate.md: valid YAML, and every vpbench command in it
+    (and in the baseline recipe below it) is accepted by the real argument parser."""
+    import re
+    import shlex
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "ci-gate.md").read_text()
+    blocks = re.findall(r"```(yaml|bash)\n(.*?)```", doc, re.S)
+    [workflow] = [b for kind, b in blocks if kind == "yaml" and "checkpoint-gate.yml" in b]
+    jobs = yaml.safe_load(workflow)["jobs"]
+    scripts = [s["run"] for s in jobs["gate"]["steps"] if "run" in s]
+    scripts += [b for kind, b in blocks if kind == "bash"]
+    parser = cli.build_parser()
+    seen = set()
+    for script in scripts:
+        text = re.sub(r"\$\{\{[^}]*\}\}", "X", script.replace("\\\n", " "))
+        text = text.replace("[", "").replace("]", "")  # optional parts in the synopsis block
+        for line in text.splitlines():
+            words = shlex.split(line, comments=True)
+            if words and words[0].endswith("vpbench"):
+                ns = parser.parse_args(words[1:])
+                seen.add(ns.command)
+    assert {"run", "regress", "compare", "baseline"} <= seen
+
+
+def test_transformers_major_version_difference_is_invalid_unless_allowed(gate, tmp_path):
+    import shutil
+
+    def on_stack(version: str) -> Path:
+        run = tmp_path / f"tf{version}"
+        shutil.copytree(gate["runs"]["good"], run)
+        m = json.loads((run / "manifest.json").read_text())
+        m["environment"]["packages"]["transformers"] = version
+        (run / "manifest.json").write_text(json.dumps(m))
+        return run
+
+    ours = json.loads((gate["runs"]["good"] / "manifest.json").read_text())["environment"]["packages"]["transformers"]
+    major = int(ours.split(".")[0])
+    next_major = on_stack(f"{major + 1}.0.0")
+    code, rep = regress(gate, next_major)
+    assert code == 12 and "transformers major version differs" in rep["tasks"]["motionbench"]["reasons"][0]
+    assert regress(gate, next_major, "--allow-differ", "stack")[0] == 0
+    assert regress(gate, on_stack(f"{major}.999.0"))[0] == 0  # a minor version passes
+    frozen = tmp_path / "b.json"
+    assert cli.main(["baseline", "freeze", str(on_stack(f"{major + 1}.1.0")), "--output", str(frozen)]) == 0
+    assert json.loads(frozen.read_text())["source"]["stack"]["transformers"] == f"{major + 1}.1.0"
+    assert regress(gate, "good", baseline=frozen)[0] == 12

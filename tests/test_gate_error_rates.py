@@ -71,3 +71,15 @@ def test_false_pass_rate_at_the_margin_and_power_beyond_it():
     assert v.count(Verdict.PASS) / N_SIMS <= 0.05
     a3, b3 = simulate(rng, 60, true_loss=3 * margin / 100)
     assert verdicts(a3, b3, margin_pts=margin).count(Verdict.REGRESSION) / 60 >= 0.6
+
+
+@pytest.mark.slow
+def test_error_rates_close_to_nominal_over_2000_comparisons():
+    """Longer run: at each boundary the one-sided error rate is near its nominal α/2 = 2.5%
+    (≤ 4%: binomial noise over 2000 runs is about ±0.35 points), not merely below α."""
+    a, b = simulate(np.random.default_rng(11), 2000, true_loss=0.0)
+    false_regression = verdicts(a, b, margin_pts=0.0).count(Verdict.REGRESSION) / 2000
+    a, b = simulate(np.random.default_rng(12), 2000, true_loss=0.05)
+    false_pass = verdicts(a, b, margin_pts=5.0).count(Verdict.PASS) / 2000
+    print(f"false REGRESSION at Δ=0: {false_regression:.4f}; false PASS at Δ=−margin: {false_pass:.4f}")
+    assert false_regression <= 0.04 and false_pass <= 0.04

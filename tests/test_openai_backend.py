@@ -93,7 +93,9 @@ def test_scores_a_generated_task_through_a_faulty_server(synth_data, tmp_path, m
     dev = {m["name"]: m for m in res["metrics"]}["Dev-AVG"]
     assert dev["n"] == 14 and dev["value"] == pytest.approx(n_right / 14)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["tasks"]["motionbench"]["n_generated"] == 8 and manifest["tasks"]["motionbench"]["n_resumed"] == 10
+    last = manifest["tasks"]["motionbench"]["invocations"][-1]  # the resume; counters are cumulative
+    assert last["n_generated"] == 8 and last["n_resumed"] == 10
+    assert manifest["tasks"]["motionbench"]["n_generated"] == 18 + 8
     assert server.stats.auth == {f"Bearer {SECRET}"}
     assert all(n >= 4 for n in server.stats.images)
     for f in out.rglob("*"):

@@ -101,3 +101,22 @@ def test_wheel_in_a_fresh_venv_runs_the_console_script(wheel: Path, tmp_path: Pa
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VPBENCH_TASKS_DIR", "VIRTUAL_ENV")}
     site = next((venv / "lib").glob("python*/site-packages"))
     _check_commands([str(venv / "bin" / "vpbench")], work, env, site)
+
+
+IMPORT_NAMES = {"pillow": "PIL", "pyyaml": "yaml"}
+INDIRECT = {"pyarrow": r"\.(read|to)_parquet\(",  # pandas' parquet engine
+            "safetensors": r"safe_serialization=True"}  # transformers' weights format
+
+
+def test_every_declared_core_dependency_is_imported_by_the_library() -> None:
+    """A dependency nobody imports (rich/tabulate were) is dropped, not carried."""
+    import re
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = [re.split(r"[<>=!~ ;\[]", d, maxsplit=1)[0].lower() for d in deps]
+    source = "\n".join(p.read_text() for d in ("vpbench", "tasks", "recipes") for p in (REPO / d).rglob("*.py"))
+    for name in names:
+        module = IMPORT_NAMES.get(name, name.replace("-", "_"))
+        used = rf"^\s*(import|from) {module}\b" if name not in INDIRECT else INDIRECT[name]
+        assert re.search(used, source, re.M), f"{name} is declared but never imported"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -11,7 +12,8 @@ from typing import Any, Mapping, Sequence
 from vpbench import provenance
 from vpbench.engine.overrides import resolve
 from vpbench.engine.records import RecordStore
-from vpbench.engine.runner import TaskRunOptions, run_task, summarize
+from vpbench.engine.rundir import RunLock, prepare_output
+from vpbench.engine.runner import TaskRunOptions, check_task, run_task, summarize
 from vpbench.engine.shard import DistContext
 from vpbench.errors import ConfigError, RunDirMismatch
 from vpbench.models.loader import BackendOptions, load_backend
@@ -113,9 +115,20 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
         no_video = [t.name for t in tasks if not t.requires_video]
         if no_video:
             raise ConfigError(f"--perception-gap needs video tasks; {', '.join(no_video)} show no video")
+    out = prepare_output(Path(cfg.output))
+    with RunLock(out, cfg.argv) if dist.is_main else contextlib.nullcontext():
+        opts = {task.name: TaskRunOptions(
+            data_root=cfg.data_roots[task.name], limit=cfg.limit, allow_missing=cfg.allow_missing,
+            frame_cache_dir=cfg.frame_cache, protocol_overrides=resolved.protocol.get(task.name, {}),
+            parser=resolved.parser.get(task.name), preset=resolved.preset.get(task.name)) for task in tasks}
+        checked = {task.name: check_task(task, backend, opts[task.name]) for task in tasks}  # all, first
+        return _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, echo)
+
+
+def _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, echo) -> dict[str, TaskResult]:
+    from vpbench.engine.invocations import cumulative_cache, invocation, with_invocation
+
     model_fp = backend.fingerprint()
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
     _check_manifest(manifest_path, model_fp)
     dist.barrier()  # every rank checked the old manifest before rank 0 replaces it
@@ -141,37 +154,40 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     previous = read_json(results_path) if results_path.exists() else {}
     prior = previous.get("results", {})  # tasks run into this dir before keep their results...
     prior_derived = previous.get("derived", {})
-    if manifest_path.exists():  # ...and their provenance
-        manifest["tasks"].update(read_json(manifest_path).get("tasks", {}))
+    old_manifest = read_json(manifest_path) if manifest_path.exists() else {}
+    manifest["tasks"].update(old_manifest.get("tasks", {}))  # ...and their provenance
+    cache_before = old_manifest.get("cache")
     write(manifest_path, manifest)
+    derived: dict[str, Any] = {}
     try:
         for task in tasks:
-            opts = TaskRunOptions(
-                data_root=cfg.data_roots[task.name], limit=cfg.limit, allow_missing=cfg.allow_missing,
-                frame_cache_dir=cfg.frame_cache, protocol_overrides=resolved.protocol.get(task.name, {}),
-                parser=resolved.parser.get(task.name), preset=resolved.preset.get(task.name))
-            outcome = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp,
-                               dist=dist)
+            topts = opts[task.name]
+            hits0, misses0 = (cache.hits, cache.misses) if cache else (0, 0)
+            outcome = run_task(task, backend, topts, out, stats=resolved.stats, cache=cache, model_fp=model_fp,
+                               dist=dist, checked=checked[task.name])
             results[task.name] = outcome.result
             task_records[task.name] = outcome.records
-            gap = _perception_gap(task, backend, opts, out, resolved, cache, model_fp, outcome, dist) \
+            gap = _perception_gap(task, backend, topts, out, resolved, cache, model_fp, outcome, dist) \
                 if cfg.perception_gap else None
+            entry = invocation(cfg.argv, n_generated=outcome.n_generated, n_resumed=outcome.n_resumed,
+                               cache_hits=dist.sum(cache.hits - hits0) if cache else 0,
+                               cache_misses=dist.sum(cache.misses - misses0) if cache else 0)
             manifest["tasks"][task.name] = {
                 "version": task.version,
-                "data_root": str(opts.data_root),
+                "data_root": str(topts.data_root),
                 "protocol": dataclasses.asdict(outcome.protocol),
                 "protocol_fingerprint": outcome.protocol.fingerprint(),
                 "parser": outcome.parser.tag,
-                "preset": opts.preset,
+                "preset": topts.preset,
                 "sample_set_hash": outcome.result.sample_set_hash,
                 "coverage": outcome.result.coverage,
                 "partial": outcome.result.partial,
                 "excluded": dict(outcome.excluded),
-                "n_generated": outcome.n_generated,
-                "n_resumed": outcome.n_resumed,
+                **with_invocation(manifest["tasks"].get(task.name), entry),  # cumulative, with history
                 **outcome.result.counts,
             }
-            manifest["cache"] = {"hits": dist.sum(cache.hits), "misses": dist.sum(cache.misses)} if cache else None
+            manifest["cache"] = cumulative_cache(cache_before, dist.sum(cache.hits), dist.sum(cache.misses)) \
+                if cache else None
             task_dict = task_result_to_dict(outcome.result)
             if gap is not None:
                 task_dict["perception_gap"] = gap
@@ -183,7 +199,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
             prior[task.name] = task_dict
             write(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
                                  "derived": prior_derived})
-        derived = _derived(task_records, resolved.stats)
+        derived = _derived(task_records, resolved.stats, echo)
         if derived:
             prior_derived.update({k: dataclasses.asdict(v) for k, v in derived.items()})
             write(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
@@ -197,9 +213,10 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     return results
 
 
-def _derived(task_records: Mapping[str, Sequence[Any]], stats) -> dict[str, Any]:
-    """Cross-task metrics (e.g. VideoMMMU Δknowledge) whose tasks all ran in this run."""
-    from vpbench.errors import MetricUnavailable
+def _derived(task_records: Mapping[str, Sequence[Any]], stats, echo=print) -> dict[str, Any]:
+    """Cross-task metrics (e.g. VideoMMMU Δknowledge) whose tasks all ran in this run. A metric whose
+    precondition does not hold on these records is a note, not a failure of the run."""
+    from vpbench.errors import DataError, MetricUnavailable
     from vpbench.registry import DERIVED, derived_metric
 
     out = {}
@@ -207,9 +224,18 @@ def _derived(task_records: Mapping[str, Sequence[Any]], stats) -> dict[str, Any]
         if all(t in task_records for t in needs):
             try:
                 out[name] = derived_metric(name)(*(task_records[t] for t in needs), stats)
-            except MetricUnavailable as e:
-                print(f"vpbench: {name} not reported: {e}")
+            except (MetricUnavailable, DataError) as e:
+                echo(f"note: {name} not reported: {e}")
     return out
+
+
+def _refuse_unmerged(task_dir: Path) -> None:
+    """Per-rank record files left by an unfinished data-parallel run hold records the merged file lacks."""
+    parts = sorted(task_dir.glob("records*.rank*.jsonl"))
+    if parts:
+        raise RunDirMismatch(f"{task_dir}: {len(parts)} per-rank record files ({parts[0].name}, ...) of an unfinished "
+                             f"data-parallel run; re-run the same `vpbench run` command (any --nproc) to finish "
+                             f"and merge them, then score")
 
 
 def _silent(*args: Any, **kwargs: Any) -> None:
@@ -230,6 +256,23 @@ def _perception_gap(task, backend, opts, out, resolved, cache, model_fp, full, d
     return {k: dataclasses.asdict(v) for k, v in metrics.items()}
 
 
+def _current_samples(task, info: Mapping[str, Any], echo) -> dict[str, Any]:
+    """The task's samples from the run's data root as it is now ({} when it is gone: the records'
+    own answers are then used, with a note)."""
+    from vpbench.errors import DataError
+    from vpbench.validation import load_task_samples
+
+    root = info.get("data_root")
+    if not root:
+        return {}
+    try:
+        return {smp.id: smp for smp in load_task_samples(task, Path(root))}
+    except DataError as e:
+        echo(f"note: {task.name}: scored against the answers stored in the records; the annotation "
+             f"could not be read ({str(e).splitlines()[0]})")
+        return {}
+
+
 def render_gap(task: str, gap: Mapping[str, Any]) -> str:
     rows = [f"{task}: perception gap (paired, key frames replaced by their predecessors)"]
     for key in ("full", "key_absent", "delta"):
@@ -246,7 +289,8 @@ def rescore(run_dir: Path, *, parser: str | None = None, output: Path | None = N
     copied there and the copy is re-scored (the original is left untouched)."""
     from vpbench.engine.gap import gap_metrics
     from vpbench.engine.history import scoring_entry, task_change
-    from vpbench.engine.runner import rescore_record
+    from vpbench.engine.requests import sample_set_hash
+    from vpbench.engine.runner import refresh_record, rescore_record
     from vpbench.protocol import Protocol
     from vpbench.task import StatsOptions
 
@@ -266,13 +310,18 @@ def rescore(run_dir: Path, *, parser: str | None = None, output: Path | None = N
         evaluated = set(read_json(ids_file)) if ids_file.exists() else None  # the last run's sample set
         variants: dict[str, list] = {}
         n_reparsed = 0
+        _refuse_unmerged(run_dir / name)
+        current = _current_samples(task, info, echo)  # a corrected annotation re-scores the records
         for path in sorted((run_dir / name).glob("records*.jsonl")):
             store = RecordStore(path)
             old = list(store.load().values())
-            rescored = [rescore_record(task, p, r) for r in old]
+            rescored = [rescore_record(task, p, refresh_record(task, p, r, current.get(r.sample_id))) for r in old]
             n_reparsed += sum(a.parsed != b.parsed for a, b in zip(old, rescored))
             store.rewrite(rescored)
             variants[path.name] = [r for r in rescored if evaluated is None or r.sample_id in evaluated]
+        if current and variants.get("records.jsonl"):
+            info["sample_set_hash"] = sample_set_hash(
+                [current[r.sample_id] for r in variants["records.jsonl"] if r.sample_id in current])
         full = variants.get("records.jsonl", [])
         result = summarize(task, full, Protocol(**info["protocol"]), stats, n_total=info.get("n_total", len(full)),
                            sample_set=info.get("sample_set_hash", ""), partial=info.get("partial", False),

@@ -4,13 +4,14 @@ Each subcommand lives in its own module under ``vpbench/commands/`` exposing
 ``register(subparsers)``; they are discovered there, so adding one needs no edit here.
 
 Exit codes: 0 ok, 2 user error (bad flag/config/data, with a message saying the fix),
-4 internal error, 130 interrupted.
+4 internal error, 130 interrupted, 141 stdout closed early (broken pipe).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from typing import Sequence
@@ -40,11 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    ns = parser.parse_args(argv)
-    ns.argv = ["vpbench", *argv]
     try:
+        ns = build_parser().parse_args(argv)
+        ns.argv = ["vpbench", *argv]
         return int(ns.fn(ns))
     except VpbenchError as e:
         print(f"vpbench: error: {e}", file=sys.stderr)
@@ -52,3 +52,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vpbench: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `vpbench tasks | head`: the reader left; stop quietly like a shell tool
+        _silence_stdout()
+        return 141
+    except Exception as e:  # a bug, not bad input: exit 4 with the traceback kept in a file
+        from vpbench.errors import report_internal_error
+
+        print(report_internal_error(e, ["vpbench", *argv]), file=sys.stderr)
+        return 4
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush raises nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured): nothing to flush
+        pass

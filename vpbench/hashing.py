@@ -21,6 +21,18 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def safe_dumps(obj: object, **kw) -> str:
+    """``json.dumps`` that always yields encodable text: readable UTF-8 when it can, ``\\uXXXX``
+    escapes when a string holds a lone surrogate (e.g. a model's broken output), so writing it
+    can never fail and reading it back gives the same string."""
+    text = json.dumps(obj, ensure_ascii=False, **kw)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True, **kw)
+    return text
+
+
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys and no whitespace: the bytes every fingerprint is computed over."""
     return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -28,7 +40,8 @@ def canonical_json(obj: Any) -> str:
 
 def stable_hash(obj: Any, length: int = 16) -> str:
     """sha256 hex digest (truncated to ``length``) of ``canonical_json(obj)``."""
-    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()[:length]
+    # surrogatepass: a lone surrogate in a text (e.g. a response) hashes instead of crashing
+    return hashlib.sha256(canonical_json(obj).encode("utf-8", "surrogatepass")).hexdigest()[:length]
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

@@ -47,6 +47,10 @@ class Parser(argparse.ArgumentParser):
         ns, unknown = self.parse_known_args(args, namespace)
         if unknown:
             leaf: argparse.ArgumentParser = getattr(ns, "_leaf", None) or self
+            foreign_table = getattr(leaf, "foreign_flags", {})
+            foreign = [u.split("=")[0] for u in unknown if u.split("=")[0] in foreign_table]
+            if foreign:  # another harness's flags: answer each with the vpbench way, all at once
+                leaf.error("; ".join(f"{f}: {foreign_table[f]}" for f in foreign))
             known = [o for a in leaf._actions for o in a.option_strings]
             flag = unknown[0].split("=")[0]
             hint = suggest(flag, [k for k in known if k != flag]) if flag.startswith("-") else ""

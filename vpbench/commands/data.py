@@ -12,22 +12,24 @@ ORDER = 50
 
 
 def _check(ns: argparse.Namespace) -> int:
-    from vpbench.engine.preflight import check_media, fail_message
+    from vpbench.engine.preflight import check_media, fail_message, media_fix
     from vpbench.registry import get_task
+    from vpbench.validation import load_task_samples
 
     task = get_task(ns.task)
     root = Path(ns.data_root)
-    samples = task.load_samples(root)
+    samples = load_task_samples(task, root)
     print(f"{task.name}: {len(samples)} samples, {len({s.cluster for s in samples})} videos, "
           f"{sum(s.answer is None for s in samples)} with hidden answers")
     if not task.requires_video:
         return 0
-    report = check_media(task, samples, root)
+    protocol = task.resolve_protocol(None, {})  # the run's rules: each clip must yield the task's frames
+    report = check_media(task, samples, root, protocol=protocol)
     if report.ok:
-        print(f"{task.name}: all videos present and decodable")
+        print(f"{task.name}: all videos present, decodable and long enough for the default protocol "
+              f"({protocol.describe()})")
         return 0
-    print(fail_message(task.name, report, f"Fix: place the videos under {root / task.video_dir}."),
-          file=sys.stderr)
+    print(fail_message(task.name, report, media_fix(task, report, root)), file=sys.stderr)
     return 2
 
 

@@ -78,7 +78,7 @@ def register(sub) -> None:
     c.add_argument("run_b", help="candidate: run directory or frozen baseline file")
     c.add_argument("--tasks", help="comma-separated tasks (default: all of RUN_A's)")
     c.add_argument("--allow-differ", metavar="NAMES",
-                   help="accept these differences: task_version,protocol,parser,sample_set,gap_options")
+                   help="accept these differences: task_version,protocol,parser,sample_set,gap_options,stack")
     c.add_argument("--json", metavar="FILE", help="also write the full comparison (all flips) as JSON")
     c.add_argument("--n-boot", type=int, default=2000)
     c.add_argument("--seed", type=int, default=0)

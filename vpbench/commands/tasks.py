@@ -16,18 +16,20 @@ def _tasks(ns: argparse.Namespace) -> int:
 
     data = Path(ns.data_dir) if ns.data_dir else (Path(os.environ["VPBENCH_DATA_DIR"])
                                                   if os.environ.get("VPBENCH_DATA_DIR") else None)
-    for name in task_names():
+    names = task_names()
+    width = max(map(len, names)) + 2  # columns line up whatever the longest name
+    for name in names:
         try:
             task = get_task(name)
         except Exception as e:  # a broken task definition must not hide the others
-            print(f"{name:<22} ERROR loading definition: {e}")
+            print(f"{name:<{width}}ERROR loading definition: {e}")
             continue
         status = ""
         if data is not None:
             root = data / task.data_folder
             missing = [f for f in task.annotation_files if not (root / f).exists()]
             status = "  [data: ok]" if not missing else f"  [data: missing {missing[0]}]"
-        print(f"{name:<22} v{task.version:<6} {task.description}{status}")
+        print(f"{name:<{width}}v{task.version:<6} {task.description}{status}")
     return 0
 
 

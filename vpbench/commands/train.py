@@ -18,6 +18,21 @@ def legacy_overrides(ns: argparse.Namespace) -> list[str]:
     return [*ns.legacy, *ns.set]
 
 
+def preflight_sft(config, overrides: list[str]) -> None:
+    """Checks made before any process starts (the recipe repeats them): a strict config, and an
+    output dir that holds no earlier run unless it resumes or overwrites it."""
+    from vpbench.config import parse_assignments
+    from vpbench.train.checkpoint import check_fresh_start
+    from vpbench.train.config import load_config
+
+    cfg = load_config(config, parse_assignments(overrides))
+    check_fresh_start(cfg.train.output_dir, cfg.train.resume_from, cfg.train.overwrite)
+
+
+PREFLIGHT = {"sft_contrastive": preflight_sft}
+"""recipe name → in-process checks run before the (torch-importing) recipe process starts."""
+
+
 def _train(ns: argparse.Namespace) -> int:
     import subprocess
 
@@ -25,11 +40,14 @@ def _train(ns: argparse.Namespace) -> int:
 
     recipe = recipe_script(ns.recipe)
     config = resolve_recipe_config(ns.config)
+    overrides = legacy_overrides(ns)
+    if ns.recipe in PREFLIGHT:
+        PREFLIGHT[ns.recipe](config, overrides)
     if ns.nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={ns.nproc}", str(recipe)]
     else:
         cmd = [sys.executable, str(recipe)]
-    cmd += ["--config", str(config), *(["--prepare-tiny"] if ns.prepare_tiny else []), *legacy_overrides(ns)]
+    cmd += ["--config", str(config), *(["--prepare-tiny"] if ns.prepare_tiny else []), *overrides]
     print("vpbench: " + " ".join(cmd), file=sys.stderr)
     return subprocess.run(cmd, check=False).returncode
 

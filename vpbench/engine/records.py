@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Iterable
 
 from vpbench.errors import DataError
+from vpbench.hashing import safe_dumps
 from vpbench.types import Record
 
 
 def record_to_json(record: Record) -> str:
     d = dataclasses.asdict(record)
-    return json.dumps(d, ensure_ascii=False, sort_keys=True)
+    return safe_dumps(d, sort_keys=True)
 
 
 def record_from_dict(d: dict, where: str) -> Record:

@@ -23,12 +23,13 @@ from vpbench.engine.progress import phase
 from vpbench.engine.records import RecordStore
 from vpbench.engine.requests import build_request, sample_set_hash
 from vpbench.engine.shard import SINGLE, DistContext, rank_files
-from vpbench.errors import ConfigError, MissingMedia, RunDirMismatch
+from vpbench.errors import ConfigError, MetricUnavailable, MissingMedia, RunDirMismatch
 from vpbench.hashing import stable_hash
 from vpbench.models.base import Backend, Prepared
 from vpbench.protocol import Protocol
 from vpbench.task import Parser, StatsOptions, Task
 from vpbench.types import Frames, Record, Request, Response, Sample, TaskResult
+from vpbench.validation import load_task_samples
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,23 @@ def rescore_record(task: Task, parser: Parser, record: Record) -> Record:
     return dataclasses.replace(record, parsed=parsed, parser=parser.tag, scores=scores)
 
 
+def refresh_record(task: Task, parser: Parser, record: Record, sample: Sample | None) -> Record:
+    """``record`` re-parsed/re-scored when its parser or the sample's annotation (answer, options,
+    meta, groups, cluster) changed since it was written; the same object when nothing changed."""
+    stale = sample is not None and _annotation_key(record) != _annotation_key(sample)
+    if not stale and record.parser == parser.tag:
+        return record
+    if stale:
+        assert sample is not None
+        record = dataclasses.replace(record, answer=sample.answer, options=sample.options, meta=dict(sample.meta),
+                                     groups=dict(sample.groups), cluster=sample.cluster)
+    return rescore_record(task, parser, record)
+
+
+def _annotation_key(x: Record | Sample) -> str:
+    return stable_hash((x.answer, tuple(x.options), dict(x.meta), dict(x.groups), x.cluster))
+
+
 def make_record(task: Task, sample: Sample, request: Request, response: Response, parser: Parser,
                 frames: Frames | None, timing: Mapping[str, float], variant: str = "full",
                 key_frames: tuple[int, ...] = ()) -> Record:
@@ -97,7 +115,8 @@ def make_record(task: Task, sample: Sample, request: Request, response: Response
         sample_id=sample.id, task=task.name, cluster=sample.cluster, groups=dict(sample.groups),
         answer=sample.answer, options=sample.options, meta=dict(sample.meta),
         request_fingerprint=request.fingerprint, protocol_fingerprint=request.protocol_fingerprint,
-        frame_timestamps_s=tuple(round(t, 4) for t in frames.timestamps_s) if frames else (),
+        frame_timestamps_s=(tuple(round(t, 4) for t in frames.timestamps_s) if frames
+                            else tuple(response.frame_timestamps_s or ())),
         response=response.text, parsed=parsed, parser=parser.tag, scores=scores,
         timing=dict(timing), error=response.error, variant=variant, key_frames=key_frames,
     )
@@ -124,10 +143,45 @@ def _preflight(task: Task, samples: list[Sample], backend: Backend, opts: TaskRu
         excluded.update({k: rep.problems[k] for k in pf.enforce(task.name, rep, opts.allow_missing, backend.fix)})
     if backend.needs_frames and task.requires_video:
         rep = pf.check_media(task, [s for s in samples if s.id not in excluded], opts.data_root, protocol=protocol)
-        fix = (f"Fix: place the videos under {Path(opts.data_root) / task.video_dir} as the task README "
-               f"says (tasks/{task.name}/README.md), or check --data-root.")
+        fix = pf.media_fix(task, rep, opts.data_root)
         excluded.update({k: rep.problems[k] for k in pf.enforce(task.name, rep, opts.allow_missing, fix)})
     return excluded
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A task checked before any generation (``--tasks all`` checks every task first): protocol,
+    parser, validated samples, preflight exclusions and one request per sample (a bad prompt
+    template fails here)."""
+
+    protocol: Protocol
+    parser: Parser
+    n_total: int
+    samples: tuple[Sample, ...]
+    excluded: Mapping[str, str]
+    requests: Mapping[str, Request]
+
+
+def check_task(task: Task, backend: Backend, opts: TaskRunOptions) -> Checked:
+    protocol = task.resolve_protocol(opts.preset, opts.protocol_overrides)
+    parser = task.parser(opts.parser)
+    check_requirements(task)
+    all_samples = load_task_samples(task, Path(opts.data_root))
+    samples = all_samples[: opts.limit] if opts.limit else list(all_samples)
+    excluded = _preflight(task, samples, backend, opts, protocol)
+    samples = [s for s in samples if s.id not in excluded]
+    requests = {s.id: build_request(task, s, protocol) for s in samples}
+    return Checked(protocol, parser, len(all_samples), tuple(samples), excluded, requests)
+
+
+def check_requirements(task: Task) -> None:
+    """The Python modules the task's scorer imports are installed (else exit 2 before generating)."""
+    import importlib.util
+
+    for module, hint in task.requires.items():
+        if importlib.util.find_spec(module) is None:
+            raise MetricUnavailable(f"{task.name}: scoring needs the Python module '{module}', which is not "
+                                    f"installed; Fix: {hint}")
 
 
 @dataclass
@@ -150,18 +204,15 @@ class TaskPlan:
 
 
 def plan_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, *, variant: str = "full",
-              variant_fingerprint: str = "", dist: DistContext = SINGLE) -> TaskPlan:
-    """Preflight, build requests, read every record file of the task and pick this rank's samples."""
-    protocol = task.resolve_protocol(opts.preset, opts.protocol_overrides)
-    parser = task.parser(opts.parser)
-    all_samples = task.load_samples(Path(opts.data_root))
-    samples = all_samples[: opts.limit] if opts.limit else list(all_samples)
-    excluded = _preflight(task, samples, backend, opts, protocol)
-    samples = [s for s in samples if s.id not in excluded]
+              variant_fingerprint: str = "", dist: DistContext = SINGLE, checked: Checked | None = None) -> TaskPlan:
+    """Preflight (unless ``checked`` already did), read every record file of the task and pick this
+    rank's samples."""
+    c = checked or check_task(task, backend, opts)
+    protocol, parser, samples, excluded = c.protocol, c.parser, list(c.samples), dict(c.excluded)
     base = "records.jsonl" if variant == "full" else f"records.{variant}.jsonl"
     store = RecordStore(out_dir / task.name / dist.record_file(base))
     done = _load_all(out_dir / task.name, base, store)
-    requests = {s.id: build_request(task, s, protocol) for s in samples}
+    requests = dict(c.requests)
     if variant != "full":
         requests = {sid: dataclasses.replace(r, fingerprint=stable_hash(
             (r.fingerprint, variant, variant_fingerprint), length=32)) for sid, r in requests.items()}
@@ -172,7 +223,7 @@ def plan_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path,
             f"(e.g. {stale[0]}); write to a new --output dir, or delete {out_dir / task.name}/records* to start over")
     # failed requests (OOM, decode errors) are retried
     pending = [s for s in samples if s.id not in done or done[s.id].error is not None]
-    return TaskPlan(task, protocol, parser, len(all_samples), samples, excluded, requests, base, store,
+    return TaskPlan(task, protocol, parser, c.n_total, samples, excluded, requests, base, store,
                     len(pending), [s for s in pending if dist.owns(s.id)], variant)
 
 
@@ -188,8 +239,8 @@ def _load_all(task_dir: Path, base: str, own: RecordStore) -> dict[str, Record]:
             if sid not in merged or rec.error is None or merged[sid].error is not None:
                 merged[sid] = rec
         if store is own and store.dropped_partial_line:
-            print(f"vpbench: {store.path}: dropped a torn last line (a run was killed mid-write); "
-                  f"that sample is generated again", file=sys.stderr)
+            print(f"vpbench: {store.path}: dropped a torn last line (a run was killed mid-write); that sample is "
+                  f"done again (served from the response cache when it holds the response)", file=sys.stderr)
     return merged
 
 
@@ -225,7 +276,8 @@ def _run_batch(plan: TaskPlan, chunk: list[Sample], backend: Backend, opts: Task
         req = plan.requests[s.id]
         media[s.id] = _media_identity(task, opts.data_root, req) if backend.needs_frames else ""
         hit = cache.get(model_fp, req, media[s.id]) if cache else None
-        if hit is not None and transform is None:
+        if hit is not None and transform is None and (
+                hit.frame_timestamps_s is not None or load_frames is None or req.video is None):
             responses[s.id] = hit
             frames_by_id[s.id] = None
             continue
@@ -244,7 +296,7 @@ def _run_batch(plan: TaskPlan, chunk: list[Sample], backend: Backend, opts: Task
         if hit is not None:
             responses[s.id] = hit
         if s.id not in responses:
-            misses.append(Prepared(req, frames))
+            misses.append(Prepared(req, frames, task.video_path(opts.data_root, req.video.path) if req.video else None))
     if misses:
         t0 = time.perf_counter()
         out = backend.generate(misses)
@@ -254,7 +306,7 @@ def _run_batch(plan: TaskPlan, chunk: list[Sample], backend: Backend, opts: Task
                 resp = dataclasses.replace(resp, latency_s=gen_s)
             responses[p.request.sample_id] = resp
             if cache:
-                cache.put(model_fp, p.request, resp, media[p.request.sample_id])
+                cache.put(model_fp, p.request, resp, media[p.request.sample_id], frames=p.frames)
     records = []
     for s in chunk:
         resp = responses[s.id]
@@ -274,10 +326,12 @@ def finalize(plan: TaskPlan, out_dir: Path, dist: DistContext = SINGLE) -> dict[
     if dist.is_main:
         parts = rank_files(task_dir, plan.base)
         merged = _load_all(task_dir, plan.base, main)
-        stale_parser = any(r.parser != plan.parser.tag for r in merged.values())
-        if parts or stale_parser:
-            merged = {sid: (r if r.parser == plan.parser.tag else rescore_record(plan.task, plan.parser, r))
-                      for sid, r in merged.items()}
+        # a parser change re-parses finished records, a corrected annotation (answer, options, meta)
+        # re-scores them against the current sample
+        current = {s.id: s for s in plan.samples}
+        refreshed = {sid: refresh_record(plan.task, plan.parser, r, current.get(sid)) for sid, r in merged.items()}
+        if parts or any(refreshed[sid] is not r for sid, r in merged.items()):
+            merged = refreshed
             order = {s.id: i for i, s in enumerate(plan.samples)}
             main.rewrite(sorted(merged.values(), key=lambda r: order.get(r.sample_id, len(order))))
             for p in parts:
@@ -289,14 +343,14 @@ def finalize(plan: TaskPlan, out_dir: Path, dist: DistContext = SINGLE) -> dict[
 def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, *, stats: StatsOptions,
              cache: ResponseCache | None, model_fp: str, variant: str = "full",
              transform: Transform | None = None, variant_fingerprint: str = "",
-             dist: DistContext = SINGLE) -> TaskOutcome:
+             dist: DistContext = SINGLE, checked: Checked | None = None) -> TaskOutcome:
     """Evaluate one task: plan → execute this rank's batches → merge (rank 0) → summarize.
     ``variant``/``transform`` run a frame-transformed pass (the perception gap's key-absent videos)
     into its own record files and cache keys."""
     if variant != "full" and (transform is None or not backend.needs_frames):
         raise ValueError(f"variant '{variant}' needs a frame transform and a backend that sees frames")
     plan = plan_task(task, backend, opts, out_dir, variant=variant, variant_fingerprint=variant_fingerprint,
-                     dist=dist)
+                     dist=dist, checked=checked)
     n_generated = execute(plan, backend, opts, cache=cache, model_fp=model_fp, transform=transform,
                           show_progress=dist.is_main)
     done = finalize(plan, out_dir, dist)

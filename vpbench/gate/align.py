@@ -10,6 +10,7 @@ that is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from vpbench.config import suggest
 from vpbench.errors import ConfigError
 from vpbench.gate.sides import Row, TaskSide
 
-ALLOWABLE = ("task_version", "protocol", "parser", "sample_set", "gap_options")
+ALLOWABLE = ("task_version", "protocol", "parser", "sample_set", "gap_options", "stack")
 
 
 def check_allow(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -26,6 +27,16 @@ def check_allow(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
             raise ConfigError(f"cannot allow '{n}' to differ{suggest(n, ALLOWABLE)}; "
                               f"allowable differences: {', '.join(ALLOWABLE)}")
     return tuple(names)
+
+
+def stack_difference(base: Mapping[str, str], cand: Mapping[str, str]) -> dict[str, str]:
+    """{"stack": reason} when the transformers major versions differ (README: mRoPE positions differ
+    between 4.x and 5.x), else {} (minor versions and a side that did not record it pass)."""
+    a, b = base.get("transformers"), cand.get("transformers")
+    if a and b and a.split(".")[0] != b.split(".")[0]:
+        return {"stack": f"transformers major version differs: baseline {a}, candidate {b} "
+                         f"(Qwen2.5-VL scores differ between stacks)"}
+    return {}
 
 
 def differences(base: TaskSide, cand: TaskSide) -> dict[str, str]:

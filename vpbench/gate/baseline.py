@@ -3,7 +3,8 @@
 File layout (JSON, gzip-compressed when the name ends in ``.gz``)::
 
     {"vpbench_baseline": 1,
-     "source": {"run_dir", "model": {"spec", "fingerprint"}, "frozen_at"},
+     "source": {"run_dir", "model": {"spec", "fingerprint"}, "stack": {"transformers", "torch"},
+                "frozen_at"},
      "tasks": {TASK: {"version", "protocol_fingerprint", "parser", "sample_set_hash", "n_total",
                       "partial", "gap_options",
                       "columns": ["sample_id", "cluster", "answer", "parsed", "scores", "groups",
@@ -50,7 +51,7 @@ def freeze(run_dir: Path, output: Path, *, with_responses: bool = False,
             "key_absent_rows": [_row_values(r, columns) for r in t.key_absent],
         }
     doc = {"vpbench_baseline": FORMAT_VERSION,
-           "source": {"run_dir": str(run_dir), "model": dict(side.model),
+           "source": {"run_dir": str(run_dir), "model": dict(side.model), "stack": dict(side.stack),
                       "frozen_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
            "tasks": body}
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=False) + "\n"
@@ -110,5 +111,6 @@ def read_baseline(path: Path) -> RunSide:
             raise DataError(f"{where}: malformed ({e!r}); re-freeze it with `vpbench baseline freeze`") from e
     if not tasks:
         raise ConfigError(f"{path}: the baseline holds no task")
-    return RunSide(source=str(path), kind="baseline", model=dict(doc.get("source", {}).get("model", {})),
-                   tasks=tasks)
+    source = doc.get("source", {})
+    return RunSide(source=str(path), kind="baseline", model=dict(source.get("model", {})), tasks=tasks,
+                   stack={str(k): str(v) for k, v in dict(source.get("stack", {})).items()})

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -266,10 +266,11 @@ def default_metrics(al: Aligned, primary_score: str, has_gap: bool) -> list[str]
 
 
 def compare_task(base: TaskSide, cand: TaskSide, *, primary_score: str, st: StatsSettings,
-                 allow: tuple[str, ...] = (), metrics: list[str] | None = None) -> TaskComparison:
+                 allow: tuple[str, ...] = (), metrics: list[str] | None = None,
+                 run_differences: Mapping[str, str] | None = None) -> TaskComparison:
     """Check comparability, align, and compare ``metrics`` (default: :func:`default_metrics`).
     Refused comparisons carry their reasons and no metric rows."""
-    diffs = differences(base, cand)
+    diffs = {**differences(base, cand), **(run_differences or {})}
     refused = [reason for name, reason in diffs.items() if name not in allow]
     al = align(base, cand)
     if al.answer_mismatch:
@@ -282,6 +283,10 @@ def compare_task(base: TaskSide, cand: TaskSide, *, primary_score: str, st: Stat
         return TaskComparison(refused=tuple(refused), **common)
     gap = align_gap(base, cand)
     names = metrics if metrics is not None else default_metrics(al, primary_score, gap is not None)
+    if "perception_gap" in names and gap is None:
+        lacking = " and ".join(s for s, t in (("baseline", base), ("candidate", cand)) if not t.key_absent)
+        return TaskComparison(refused=(f"perception_gap is gated but the {lacking} ran without --perception-gap "
+                                       f"(no records.key_absent.jsonl)",), **common)
     rows = tuple(compare_metric(parse_metric(n, primary_score), al, st, gap) for n in names)
     notes = []
     if gap is None and (base.key_absent or cand.key_absent):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from vpbench.errors import ConfigError
-from vpbench.gate.align import check_allow
+from vpbench.gate.align import check_allow, stack_difference
 from vpbench.gate.compare import StatsSettings, TaskComparison, compare_task
 from vpbench.gate.policy import Policy
 from vpbench.gate.sides import RunSide, load_side
@@ -33,7 +33,8 @@ def compare_runs(base: RunSide, cand: RunSide, *, tasks: Sequence[str] | None, s
             out.append(TaskComparison(name, {}, (f"the candidate ({cand.source}) has no task '{name}'",),
                                       0, 0, 0.0))
             continue
-        out.append(compare_task(b, cand.tasks[name], primary_score=_primary_score(name), st=st, allow=allow))
+        out.append(compare_task(b, cand.tasks[name], primary_score=_primary_score(name), st=st, allow=allow,
+                                run_differences=stack_difference(base.stack, cand.stack)))
     return out
 
 
@@ -87,6 +88,7 @@ def regress(baseline: Path, candidate: Path, policy: Policy, *, allow: Sequence[
             tc = TaskComparison(task, {}, (f"the candidate ({cand.source}) has no task '{task}'",), 0, 0, 0.0)
         else:
             tc = compare_task(base.tasks[task], cand.tasks[task], primary_score=_primary_score(task),
-                              st=policy.stats(), allow=allow_all, metrics=metrics)
+                              st=policy.stats(), allow=allow_all, metrics=metrics,
+                              run_differences=stack_difference(base.stack, cand.stack))
         results.append(_task_verdict(tc, policy))
     return GateReport(worst(t.verdict for t in results), base.source, cand.source, policy, tuple(results))

@@ -128,6 +128,8 @@ def _tasks(raw: Any, where: str) -> dict[str, dict[str, MetricRule]]:
             parse_metric(str(name), "acc")  # syntax only; names are checked against the runs
             if name == "failure_rate":
                 raise ConfigError(f"{here}: the failure rate is gated by the top-level 'failure_rate' key")
+            if isinstance(rule, (int, float)) and not isinstance(rule, bool):
+                raise ConfigError(f"{here}: write the margin as a mapping: {name}: {{margin: {rule}}}")
             rule = _mapping(rule, here)
             check_keys(rule, ("margin",), here)
             if "margin" not in rule:

@@ -59,12 +59,18 @@ class RunSide:
     """"run" (a run directory) or "baseline" (a frozen file)."""
     model: Mapping[str, Any]
     tasks: Mapping[str, TaskSide]
+    stack: Mapping[str, str] = field(default_factory=dict)
+    """Versions of the packages that change scores (``STACK``), from the run's manifest."""
 
     def task(self, name: str) -> TaskSide:
         if name not in self.tasks:
             raise DataError(f"{self.source} has no task '{name}' (it has: {', '.join(self.tasks) or 'none'})")
         return self.tasks[name]
 
+
+STACK = ("transformers", "torch")
+"""transformers 4.x and 5.x place Qwen2.5-VL's mRoPE positions differently (README), so scores of
+one checkpoint can differ across stacks."""
 
 ROW_FIELDS = ("sample_id", "cluster", "answer", "parsed", "scores", "groups", "error")
 
@@ -129,8 +135,10 @@ def load_run_dir(run_dir: Path) -> RunSide:
     if not tasks:
         raise DataError(f"{run_dir / 'manifest.json'} lists no finished task; run `vpbench run` into it first")
     model = manifest.get("model", {})
+    packages = manifest.get("environment", {}).get("packages", {})
     return RunSide(source=str(run_dir), kind="run",
-                   model={"spec": model.get("spec"), "fingerprint": model.get("fingerprint")}, tasks=tasks)
+                   model={"spec": model.get("spec"), "fingerprint": model.get("fingerprint")}, tasks=tasks,
+                   stack={k: str(packages[k]) for k in STACK if packages.get(k)})
 
 
 def load_side(path: Path) -> RunSide:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
 from vpbench.types import Frames, Request, Response, Sample
@@ -15,6 +16,7 @@ class Prepared:
 
     request: Request
     frames: Frames | None
+    video_path: Path | None = None  # the shown video on disk (for backends that read the file themselves)
 
 
 class Backend(Protocol):

@@ -109,7 +109,18 @@ def _resolve_device(device: str) -> str:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu" or device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+    if device == "cpu":
+        return device
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: this torch ({torch.__version__}) sees no CUDA device; "
+                              f"Fix: use --device cpu (or auto), or install a CUDA build of torch on a GPU machine")
+        index = int(device[5:]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible; "
+                              f"Fix: pick cuda:0..cuda:{torch.cuda.device_count() - 1}")
         return device
     raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {device!r}")
 

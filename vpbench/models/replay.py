@@ -36,10 +36,15 @@ class ReplayBackend(BackendBase):
     def __init__(self, path: Path, batch_size: int = 64) -> None:
         self.path = Path(path)
         self.batch_size = batch_size
-        if not self.path.exists():
-            raise DataError(f"replay file not found: {self.path}")
+        if not self.path.is_file():
+            raise DataError(f"replay file not found: {self.path} (Fix: pass replay:FILE with a JSONL file of "
+                            f'{{"sample_id", "response"}} lines)')
         self._by_task: dict[tuple[str | None, str], str] = {}
-        for lineno, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:  # odd bytes in a response are kept (as surrogate escapes), never a reason to stop
+            text = self.path.read_bytes().decode("utf-8", "surrogateescape")
+        except OSError as e:
+            raise DataError(f"replay file {self.path} cannot be read ({e}); Fix: pass a readable JSONL file") from e
+        for lineno, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             where = f"{self.path}:{lineno}"

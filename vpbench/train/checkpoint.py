@@ -72,6 +72,22 @@ def resolve_resume(output_dir: str | Path, resume_from: str | None) -> Path | No
     return path
 
 
+def check_fresh_start(output_dir: str | Path, resume_from: str | None, overwrite: bool) -> bool:
+    """A run that does not resume must not silently retrain over an earlier run's checkpoints and
+    export. Returns True when ``output_dir`` holds a run to delete (``train.overwrite=true``);
+    raises ConfigError naming the fixes when it holds one and neither resume nor overwrite is set."""
+    pointer = Path(output_dir) / "checkpoints" / "latest"
+    if resume_from or not pointer.is_file():
+        return False
+    if overwrite:
+        return True
+    latest = pointer.read_text(encoding="utf-8").strip()
+    raise ConfigError(
+        f"{output_dir} already holds a training run (latest checkpoint {latest}): pass "
+        f"--set train.resume_from=latest to continue it, --set train.overwrite=true to delete it and start "
+        f"again, or --set train.output_dir=NEW_DIR")
+
+
 # config sections whose change makes a resumed run a different run (train.* may change: steps, output, ...)
 RESUME_SECTIONS = ("model", "data", "contrastive", "optim")
 RESUME_IGNORED = frozenset({"data.num_workers"})  # no effect on what is trained

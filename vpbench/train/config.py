@@ -130,6 +130,7 @@ class TrainConfig:
     mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
     resume_from: str | None = None  # a checkpoint dir, or "latest"
     export: bool = True  # write a plain Qwen2.5-VL dir at the end
+    overwrite: bool = False  # start afresh over an output_dir holding another run's checkpoints (deletes it)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.grad_accum < 1 or self.max_steps < 1:
