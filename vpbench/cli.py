@@ -167,6 +167,10 @@ def _cmd_train(ns: argparse.Namespace) -> int:
 def _cmd_synth(ns: argparse.Namespace) -> int:
     from vpbench.registry import get_task, resolve_task_list
 
+    if ns.split != "eval" or ns.n_videos:
+        from vpbench.synth.command import synth_split
+        return synth_split(ns)
+
     names = resolve_task_list(ns.task)
     out = Path(ns.output)
     done: set[str] = set()
@@ -187,8 +191,8 @@ def _cmd_synth(ns: argparse.Namespace) -> int:
 def _cmd_model_tiny(ns: argparse.Namespace) -> int:
     from vpbench.models.tiny_qwen import build_tiny_qwen
 
-    path = build_tiny_qwen(Path(ns.output), seed=ns.seed)
-    print(f"tiny Qwen2.5-VL checkpoint written to {path}")
+    path = build_tiny_qwen(Path(ns.output), seed=ns.seed, preset=ns.preset)
+    print(f"tiny Qwen2.5-VL checkpoint ({ns.preset}) written to {path}")
     return 0
 
 
@@ -258,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("task", help="task name or 'all'")
     g.add_argument("--output", required=True)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--split", choices=["eval", "train"], default="eval",
+                   help="train: clips + SFT/RL manifests from seeds disjoint from every evaluation split")
+    g.add_argument("--n-videos", type=_positive_int, help="number of videos (motionbench)")
     g.set_defaults(fn=_cmd_synth)
 
     m = sub.add_parser("model", help="model utilities")
@@ -265,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     mt = msub.add_parser("tiny", help="build a tiny random Qwen2.5-VL checkpoint (tests, demos)")
     mt.add_argument("--output", required=True)
     mt.add_argument("--seed", type=int, default=0)
+    mt.add_argument("--preset", choices=["micro", "small"], default="micro",
+                    help="micro: unit-test size; small: the size the tiny stage-1 config trains")
     mt.set_defaults(fn=_cmd_model_tiny)
     return p
 
