@@ -33,12 +33,13 @@ def test_manifests_follow_the_recipe_and_craft_schemas(split: Path) -> None:
     assert [r["id"] for r in sft] == [r["id"] for r in rl] == [e.id for e in examples]
     assert all(set(r) == RL_KEYS for r in rl)
     kinds = [r["meta"]["kind"] for r in sft]
-    assert kinds.count("caption") == 6 and kinds.count("qa") >= 6
+    assert kinds.count("caption") == 6 and kinds.count("qa") >= 6 and kinds.count("qa_open") == kinds.count("qa")
+    assert _rows(split / "sft_qa.jsonl") == [r for r in sft if r["meta"]["kind"] != "caption"]
     assert {r["meta"]["category"] for r in sft} == set(mb.CATEGORIES)
     for r in sft:
         assert Path(split / r["video"]).is_file()
         assert r["keywords"] and all(k.strip() for k in r["keywords"])
-        assert r["n_frames"] == 30 and r["key_frames"] and 0 < min(r["key_frames"]) and max(r["key_frames"]) < 30
+        assert r["n_frames"] == 14 and r["key_frames"] and 0 < min(r["key_frames"]) and max(r["key_frames"]) < 14
         assert r["meta"]["transient"] == (r["meta"]["category"] == "Repetition Count")
     for r in rl:
         assert r["answer_type"] == ("choice" if r["id"].split("_")[-1].startswith("q") else "open")
@@ -47,7 +48,11 @@ def test_manifests_follow_the_recipe_and_craft_schemas(split: Path) -> None:
 def test_qa_prompts_are_what_vpbench_run_shows(split: Path) -> None:
     from tasks.motionbench.task import TASK
 
-    for r in _rows(split / "sft.jsonl"):
+    rows = _rows(split / "sft.jsonl")
+    for r in rows:
+        if r["meta"]["kind"] == "qa_open":
+            choice = next(c for c in rows if c["id"] == r["id"][: -len("_open")])
+            assert choice["prompt"].startswith(r["prompt"] + "\nA. ") and r["answer"] == choice["meta"]["answer_text"]
         if r["meta"]["kind"] != "qa":
             continue
         stem, _, rest = r["prompt"].partition("\nA. ")

@@ -10,9 +10,9 @@ seed-independent. Presets (``PRESETS``):
 - ``micro`` (default): ~200k parameters, text hidden 64, 2 layers, 512-token vocabulary; a forward
   takes milliseconds on CPU (unit tests, golden curves).
 - ``small``: the model the tiny stage-1 config trains (recipes/configs/sft_contrastive/tiny_learn.yaml):
-  text hidden 128, 4 layers, vision hidden 64, and a 1024-token vocabulary whose corpus also holds
-  the generated MotionBench vocabulary (colours, shapes, corners, camera and motion phrases), so
-  option texts are few tokens and every answer letter is one token.
+  text hidden 128, 4 layers, vision hidden 64; its tokenizer adds the generated benchmarks' phrases
+  (``synth_phrases``: option prefixes, option texts, question stems, prompts) as single tokens, so
+  every option is one letter token plus one text token and every answer letter is one token.
 """
 
 from __future__ import annotations
@@ -85,33 +85,34 @@ _CORPUS: tuple[str, ...] = (
 )
 
 
-def synth_corpus() -> tuple[str, ...]:
-    """Sentences with the generated benchmarks' vocabulary (``small`` preset's tokenizer corpus)."""
-    from vpbench.synth.motionbench import _CAMERA_TEXT, _MOTION_TEXT
+def synth_phrases() -> tuple[str, ...]:
+    """Whole phrases of the generated benchmarks that the ``small`` preset's tokenizer keeps as ONE token
+    each (added tokens): option prefixes ("\\nA. "), option texts (camera and motion phrases, corners,
+    objects), question stems, the system prompt and MotionBench's post-prompt. A question then reads as
+    stem, then per option a letter token followed by one option token, so telling the options apart is a
+    lookup and the model's work is in the pixels."""
+    from vpbench.synth.motionbench import _CAMERA_TEXT, _MOTION_TEXT, LETTERS
     from vpbench.synth.scenes import COLORS, CORNERS, SHAPES
 
-    objects = [f"the {c} {s}" for c in COLORS for s in SHAPES]
-    return (
-        " ".join(objects), " ".join(o.capitalize() for o in objects),
-        " ".join(f"The {c} corner" for c in CORNERS), " ".join(_CAMERA_TEXT.values()),
-        " ".join(_MOTION_TEXT.values()),
-        "What motion does the object perform? In which direction does it rotate? In which direction does it slide?",
-        "Where does it end up at the end of the video? Toward which corner does it move first?",
-        "How does the camera move in this video? Which object is the first to move? Which object is the last "
-        "to move? Which object moves upward? In what order do the shapes move? Which shape moves second?",
-        "How many times does the lamp flash in the video? How many flashes are there in total, counting both "
-        "lamps? the left lamp the right lamp flashes 1 time 2 times 3 times 4 times 5 times",
-        "From left to right From right to left From top to bottom It does not rotate clockwise counterclockwise",
-        "then finally first moves up moves down moves from the centre to the corner and then to the corner",
-        "Answer with only the option letter (A, B, C, D, E, or F).",
-        "Describe the motion and events in the video in temporal order. The camera is still, then it pans left, "
-        "then it stops. pans right tilts up tilts down zooms in zooms out bounces spins slides shrinks grows",
-    )
+    objects = [f"{c} {s}" for c in COLORS for s in SHAPES]
+    stems = ("What motion does the ", " perform?", "In which direction does the ", " rotate?", " slide?",
+             "Where does the ", " end up at the end of the video?", "Toward which corner does the ",
+             " move first?", "How does the camera move in this video?", "Which object is the first to move?",
+             "Which object is the last to move?", "Which object moves upward?", "In what order do the shapes move?",
+             "Which shape moves second?", "How many times does the lamp flash in the video?",
+             "How many times does the left lamp flash?", "How many times does the right lamp flash?",
+             "How many flashes are there in total, counting both lamps?", ", then ")
+    options = (*_CAMERA_TEXT.values(), *_MOTION_TEXT.values(), *(f"The {c} corner" for c in CORNERS), *objects,
+               "From left to right", "From right to left", "From top to bottom", "counterclockwise", "clockwise",
+               "It does not rotate")
+    prompts = ("Answer with only the option letter (A, B, C, D, E, or F).", "You are a helpful assistant.",
+               "Describe the motion and events in the video in temporal order.")
+    return (*(f"\n{x}. " for x in LETTERS), *stems, *options, *prompts)
 
 
-def _build_tokenizer(out_dir: Path, vocab_size: int = 512, corpus: tuple[str, ...] = _CORPUS) -> dict[str, int]:
+def _build_tokenizer(out_dir: Path, phrases: tuple[str, ...] = ()) -> dict[str, int]:
     """Train the byte-level BPE, save it as a ``Qwen2TokenizerFast``; return special token ids."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import Qwen2TokenizerFast
 
     tok = Tokenizer(models.BPE(byte_fallback=False))
@@ -124,12 +125,14 @@ def _build_tokenizer(out_dir: Path, vocab_size: int = 512, corpus: tuple[str, ..
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
+        vocab_size=512,
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(list(corpus), trainer=trainer)
+    tok.train_from_iterator(list(_CORPUS), trainer=trainer)
+    if phrases:  # longest first: a phrase never loses to one of its own parts
+        tok.add_tokens([AddedToken(x, normalized=False) for x in sorted(phrases, key=lambda x: (-len(x), x))])
     hf = Qwen2TokenizerFast(
         tokenizer_object=tok,
         bos_token=None,
@@ -149,10 +152,11 @@ def _build_tokenizer(out_dir: Path, vocab_size: int = 512, corpus: tuple[str, ..
 
 
 # Sizes per preset: text (hidden, intermediate, layers, heads, kv heads, mrope_section with
-# sum == head_dim/2), vision (depth, hidden, intermediate, heads), tokenizer vocabulary.
+# sum == head_dim/2), vision (depth, hidden, intermediate, heads), whether the tokenizer keeps the
+# generated benchmarks' phrases as single tokens (``synth_phrases``).
 PRESETS: dict[str, dict[str, Any]] = {
-    "micro": {"text": (64, 128, 2, 4, 2, [2, 3, 3]), "vision": (2, 32, 64, 2), "vocab": 512, "synth_corpus": False},
-    "small": {"text": (128, 256, 4, 4, 2, [4, 6, 6]), "vision": (2, 64, 128, 2), "vocab": 1024, "synth_corpus": True},
+    "micro": {"text": (64, 128, 2, 4, 2, [2, 3, 3]), "vision": (2, 32, 64, 2), "phrases": False},
+    "small": {"text": (128, 256, 4, 4, 2, [4, 6, 6]), "vision": (2, 64, 128, 2), "phrases": True},
 }
 
 
@@ -232,7 +236,7 @@ def build_tiny_qwen(out_dir: Path, seed: int = 0, *, overwrite: bool = False, pr
     p = _preset(preset)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    ids = _build_tokenizer(out_dir, p["vocab"], _CORPUS + synth_corpus() if p["synth_corpus"] else _CORPUS)
+    ids = _build_tokenizer(out_dir, synth_phrases() if p["phrases"] else ())
     vocab_size = ids.pop("__len__")
     cfg = Qwen2_5_VLConfig(**tiny_config_dict(ids, vocab_size, preset))
     with torch.random.fork_rng(devices=[]):

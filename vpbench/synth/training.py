@@ -9,13 +9,16 @@ whatever the seeds (tests/test_synth_training.py checks raw-frame hashes). It wr
 
     clips/<i>_<category>.mp4   the clips (same canvas and codec as the evaluation split)
     sft.jsonl                  the SFT manifest (vpbench/train/manifest.py schema, as `vpbench data craft`)
+    sft_qa.jsonl               its question records, no captions (what the tiny stage-1 config trains on)
     rl.jsonl                   the RL manifest (RECIPE §3 schema, as `vpbench data craft`)
     split.json                 what was generated: seed, stream, counts, sampling protocol, frame hashes
 
 Per clip: every QA of the builder as a multiple-choice record whose ``prompt`` is the exact user
 text `vpbench run` shows for MotionBench (stem, inline "A. ..." options, the official post-prompt)
-and whose ``answer`` is the option letter; plus (``captions=True``) one caption record ("Describe
-...") whose answer is the scene's ground-truth sentence. ``keywords`` come from the offline
+and whose ``answer`` is the option letter; (``open_form=True``) the same question without options,
+answered with the true option's text (an auxiliary that names what the pixels show); and
+(``captions=True``) one caption record ("Describe ...") whose answer is the scene's ground-truth
+sentence. ``keywords`` come from the offline
 rule-based extractor (on "question + true option", or the caption), as in the craft pipeline.
 ``key_frames`` / ``n_frames`` index the frames the recipe samples under ``protocol`` (default
 ``TINY_PROTOCOL``): the ground-truth event frames of the question (each mapped to its nearest
@@ -45,8 +48,9 @@ TRAIN_STREAM = 2  # evaluation split: SeedSequence([seed, 1]); training split: [
 CAPTION_PROMPT = "Describe the motion and events in the video in temporal order."  # craft's default
 TRANSIENT_CATEGORIES = ("Repetition Count",)
 # The frames the tiny stage-1 config samples (recipes/configs/sft_contrastive/tiny*.yaml `data`):
-# every frame of the 10 fps clips, resized to 56x56 (4 visual tokens per temporal patch).
-TINY_PROTOCOL = Protocol(fps=10.0, min_frames=4, max_frames=64, min_pixels=3136, max_pixels=3136)
+# 5 fps of the 10 fps, 3 s clips (14 frames: smart_nframes rounds 15 to a multiple of 2), resized from 128x96 to 56x56 (4 visual tokens per
+# temporal patch of 2 frames: 28 per clip).
+TINY_PROTOCOL = Protocol(fps=5.0, min_frames=4, max_frames=64, min_pixels=3136, max_pixels=4704)
 
 
 def motionbench_prompt(stem: str, options: list[str]) -> str:
@@ -75,7 +79,7 @@ def sampled_key_frames(event_frames: list[int], scene: Scene, protocol: Protocol
 
 
 def _qa_records(i: int, category: str, scene: Scene, specs: list[QASpec], rng: np.random.Generator,
-                keywords: Any) -> list[dict[str, Any]]:
+                keywords: Any, open_form: bool) -> list[dict[str, Any]]:
     out = []
     for j, spec in enumerate(specs):
         pos = int(rng.integers(len(spec.distractors) + 1))
@@ -87,6 +91,9 @@ def _qa_records(i: int, category: str, scene: Scene, specs: list[QASpec], rng: n
                     "prompt": motionbench_prompt(spec.stem, options), "answer": LETTERS[pos],
                     "keywords": keywords.extract(f"{spec.stem} {spec.truth}") or [spec.truth.lower()],
                     "events": events, "meta": {"category": category, "answer_text": spec.truth}})
+        if open_form:  # the same question without options: the answer is the true option's text
+            out.append({**out[-1], "uid": f"train_{i:05d}_q{j}_open", "kind": "qa_open", "answer_type": "open",
+                        "prompt": spec.stem, "answer": spec.truth})
     return out
 
 
@@ -106,6 +113,7 @@ class _Job:
     canvas: Canvas
     protocol: Protocol
     captions: bool
+    open_form: bool
 
 
 def _make_clip(job: _Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
@@ -117,7 +125,7 @@ def _make_clip(job: _Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]], d
     category = CATEGORIES[job.index % len(CATEGORIES)]
     scene, specs = BUILDERS[category](rng, job.canvas)
     kw = get_keyword_extractor("rules")
-    units = _qa_records(job.index, category, scene, specs, rng, kw)
+    units = _qa_records(job.index, category, scene, specs, rng, kw, job.open_form)
     if job.captions:
         units.append(_caption_record(job.index, category, scene, kw))
     rel = f"clips/{job.index:05d}_{category.split()[0].lower()}.mp4"
@@ -144,7 +152,8 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def synth_training_split(out_dir: str | Path, seed: int = 0, n_videos: int = 600, *, canvas: Canvas | None = None,
-                         protocol: Protocol = TINY_PROTOCOL, captions: bool = True, workers: int = 1) -> Path:
+                         protocol: Protocol = TINY_PROTOCOL, captions: bool = True, open_form: bool = True,
+                         workers: int = 1) -> Path:
     """Write a training split (module docstring) under ``out_dir``; returns the SFT manifest path.
 
     ``workers`` > 1 renders and encodes clips in that many processes (same bytes as 1 worker).
@@ -155,7 +164,7 @@ def synth_training_split(out_dir: str | Path, seed: int = 0, n_videos: int = 600
         raise ConfigError(f"synth_training_split: workers must be >= 1, got {workers}")
     out = Path(out_dir)
     canvas = canvas or Canvas()
-    params = {"seed": seed, "stream": TRAIN_STREAM, "n_videos": n_videos, "captions": captions,
+    params = {"seed": seed, "stream": TRAIN_STREAM, "n_videos": n_videos, "captions": captions, "open_form": open_form,
               "canvas": [canvas.width, canvas.height, canvas.fps, canvas.n_frames],
               "protocol": {k: getattr(protocol, k) for k in ("fps", "nframes", "min_frames", "max_frames",
                                                               "min_pixels", "max_pixels", "total_pixels")}}
@@ -164,7 +173,7 @@ def synth_training_split(out_dir: str | Path, seed: int = 0, n_videos: int = 600
         if json.loads(done.read_text(encoding="utf-8")).get("params") == params:
             return out / "sft.jsonl"
     (out / "clips").mkdir(parents=True, exist_ok=True)
-    jobs = [_Job(str(out), seed, n_videos, i, canvas, protocol, captions) for i in range(n_videos)]
+    jobs = [_Job(str(out), seed, n_videos, i, canvas, protocol, captions, open_form) for i in range(n_videos)]
     if workers == 1:
         results = [_make_clip(j) for j in jobs]
     else:
@@ -173,9 +182,11 @@ def synth_training_split(out_dir: str | Path, seed: int = 0, n_videos: int = 600
     sft = [r for res in results for r in res[0]]
     rl = [r for res in results for r in res[1]]
     _write_jsonl(out / "sft.jsonl", sft)
+    _write_jsonl(out / "sft_qa.jsonl", [r for r in sft if r["meta"]["kind"] != "caption"])
     _write_jsonl(out / "rl.jsonl", rl)
     summary = {"params": params, "n_videos": n_videos, "n_sft": len(sft), "n_rl": len(rl),
                "n_qa": sum(r["meta"]["kind"] == "qa" for r in sft),
+               "n_qa_open": sum(r["meta"]["kind"] == "qa_open" for r in sft),
                "clips": [res[2] for res in results]}
     done.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return out / "sft.jsonl"
