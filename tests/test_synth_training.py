@@ -46,7 +46,9 @@ def test_manifests_follow_the_recipe_and_craft_schemas(split: Path) -> None:
 
 
 def test_qa_prompts_are_what_vpbench_run_shows(split: Path) -> None:
-    from tasks.motionbench.task import TASK
+    from vpbench.registry import get_task
+
+    TASK = get_task("motionbench")
 
     rows = _rows(split / "sft.jsonl")
     for r in rows:

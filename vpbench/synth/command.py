@@ -9,6 +9,7 @@ Only MotionBench has these generators so far.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -31,8 +32,11 @@ def synth_split(ns: argparse.Namespace) -> int:
         print(f"{ns.task}: training split ({n} videos, seed {ns.seed}) in {out}: SFT manifest {path}, "
               f"RL manifest {out / 'rl.jsonl'}")
         return 0
+    from vpbench.commands.synth import MARKER, guard_target
     from vpbench.synth.motionbench import synth_motionbench
 
+    guard_target(out, ns.task, ns.seed, ns.overwrite)
     synth_motionbench(out, seed=ns.seed, n_videos=ns.n_videos or 12)
-    print(f"{ns.task}: generated data in {out}", file=sys.stdout)
+    (out / MARKER).write_text(json.dumps({"task": ns.task, "seed": ns.seed}) + "\n")
+    print(f"{ns.task}: generated data in {out.resolve()}", file=sys.stdout)
     return 0

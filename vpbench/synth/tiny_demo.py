@@ -82,8 +82,9 @@ def train(paths: dict[str, Path], overrides: Sequence[str] = ()) -> tuple[Path, 
         return export, 0.0
     shutil.rmtree(paths["sft"], ignore_errors=True)
     t0 = time.perf_counter()
-    _vpbench("train", "sft", "--config", str(CONFIG), f"model.path={paths['model']}",
-             f"data.manifest={paths['train'] / 'sft_qa.jsonl'}", f"train.output_dir={paths['sft']}", *overrides)
+    sets = [f"model.path={paths['model']}", f"data.manifest={paths['train'] / 'sft_qa.jsonl'}",
+            f"train.output_dir={paths['sft']}", *overrides]
+    _vpbench("train", "sft", "--config", str(CONFIG), *(a for s in sets for a in ("--set", s)))
     return export, time.perf_counter() - t0
 
 

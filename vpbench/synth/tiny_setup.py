@@ -94,9 +94,9 @@ def shuffle_frames_across_videos(split_dir: str | Path, out_dir: str | Path, see
 
 def chance_accuracy(data_root: str | Path) -> tuple[float, int]:
     """(mean over dev questions of 1 / number of options, number of dev questions) of a MotionBench dir."""
-    from tasks.motionbench.task import load_samples
+    from vpbench.registry import get_task
 
-    dev = [s for s in load_samples(Path(data_root)) if s.answer is not None]
+    dev = [s for s in get_task("motionbench").load_samples(Path(data_root)) if s.answer is not None]
     if not dev:
         raise DataError(f"{data_root}: no dev questions (answer letters) to compute chance on")
     return float(np.mean([1.0 / len(s.options) for s in dev])), len(dev)

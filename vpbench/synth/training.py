@@ -55,9 +55,9 @@ TINY_PROTOCOL = Protocol(fps=5.0, min_frames=4, max_frames=64, min_pixels=3136, 
 
 def motionbench_prompt(stem: str, options: list[str]) -> str:
     """The user text `vpbench run` builds for a MotionBench question (tasks/motionbench/task.py)."""
-    from tasks.motionbench.task import PROMPT
+    from vpbench.registry import get_task
 
-    return PROMPT.format(stem=stem, options="\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options)),
+    return get_task("motionbench").protocol.prompt_template.format(stem=stem, options="\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options)),
                          question=format_question(stem, options)).strip()
 
 
