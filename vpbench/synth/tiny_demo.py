@@ -4,7 +4,7 @@
 
 1. ``vpbench synth motionbench --split train`` (training split, seed 0) and a held-out MotionBench dev
    split (``--n-videos``, seed 1: a different evaluation seed and a disjoint seed stream);
-2. ``vpbench model tiny --preset small`` (the untrained model);
+2. ``vpbench model tiny --variant small`` (the untrained model);
 3. ``vpbench train sft --config recipes/configs/sft_contrastive/tiny_learn.yaml`` on the split;
 4. ``vpbench run`` on the held-out split for ``dummy:first``, the untrained and the trained model (the
    latter with ``--perception-gap --set gap.scorer=motion_energy``), under the tiny config's frame
@@ -70,7 +70,7 @@ def prepare(out: Path, n_train: int, n_eval: int) -> dict[str, Path]:
         _vpbench("synth", "motionbench", "--n-videos", str(n_eval), "--seed", "1", "--output", str(paths["eval"]))
     if not (paths["model"] / "model.safetensors").is_file():
         shutil.rmtree(paths["model"], ignore_errors=True)
-        _vpbench("model", "tiny", "--preset", "small", "--seed", "0", "--output", str(paths["model"]))
+        _vpbench("model", "tiny", "--variant", "small", "--seed", "0", "--output", str(paths["model"]))
     return paths
 
 
