@@ -89,6 +89,16 @@ def test_did_you_mean_uses_the_subcommands_own_flags_never_the_typed_one(argv, t
     assert (f"(did you mean '{hint}'?)" in err) if hint else "did you mean" not in err, err
 
 
+def test_mistyped_subcommand_gets_a_suggestion(capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli.main(["scroe", "runs/x"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "invalid choice: 'scroe'" in err and "(did you mean 'score'?)" in err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "stf"])
+    assert "(did you mean 'sft'?)" in capsys.readouterr().err
+
+
 # -- one --set convention -------------------------------------------------------------------------
 def test_train_sft_takes_set_and_warns_on_the_positional_form(tmp_path, capfd) -> None:
     """Both forms reach the strict recipe config (checked before the recipe process starts); only
@@ -144,7 +154,7 @@ def test_score_keeps_a_history_and_consistent_counts(mb, tmp_path, capsys) -> No
     n_xyz = sum(1 for i in range(len(samples)) if i % 2 == 0)
     scorable = [(i, s) for i, s in enumerate(samples) if s.answer is not None]
     right = sum(1 for i, s in scorable if i % 2 and s.answer == "B")
-    assert change["parser"] == ["official@motionbench-polish_answer@dcc9b07", "lmms_eval@lmms-eval-0.7.3"]
+    assert change["parser"] == ["official@motionbench-polish_answer@dcc9b07", "lmms_eval@lmms-eval-0.7.3-cli+motionbench@0.7.3"]
     assert change["n_records_reparsed"] == len(samples)
     assert change["counts_changed"] == {"n_unparsed": [0, n_xyz]}
     assert change["metrics_changed"]["Dev-AVG"] == [0.0, pytest.approx(right / len(scorable))]
@@ -253,6 +263,9 @@ def test_replay_dummy_and_score_runs_never_import_torch(mb, tmp_path) -> None:
     code = f"""
 import sys
 from vpbench import cli
+cli.build_parser()  # every command module registered: none may import a heavy library at import time
+loaded = sorted(m for m in ("torch", "transformers", "numpy", "pandas", "scipy", "aiohttp") if m in sys.modules)
+assert not loaded, loaded
 assert cli.main(["run", "--model", "replay:{replay}", "--tasks", "motionbench", "--data-root", "{mb}",
                  "--output", "{tmp_path / 'r1'}"]) == 0
 assert cli.main(["run", "--model", "dummy:random:1", "--tasks", "motionbench", "--data-root", "{mb}",

@@ -286,7 +286,16 @@ def rescore(run_dir: Path, *, parser: str | None = None, output: Path | None = N
     """Re-parse and re-score every record of a run (no model, no videos) and rewrite its results,
     including the perception-gap pass and cross-task metrics when the run has them. Appends one
     entry to the manifest's ``scoring_history`` (what changed); with ``output`` the run is first
-    copied there and the copy is re-scored (the original is left untouched)."""
+    copied there and the copy is re-scored (the original is left untouched). Holds the run
+    directory's lock, so it never rewrites records under a run that is still appending."""
+    source = str(run_dir) if output is not None else None
+    run_dir = _copy_run(Path(run_dir), Path(output)) if output is not None else Path(run_dir)
+    with RunLock(run_dir, argv) if (run_dir / "manifest.json").is_file() else contextlib.nullcontext():
+        return _rescore_unlocked(run_dir, parser, argv, source, echo)
+
+
+def _rescore_unlocked(run_dir: Path, parser: str | None, argv: Sequence[str], source: str | None,
+                      echo) -> dict[str, TaskResult]:
     from vpbench.engine.gap import gap_metrics
     from vpbench.engine.history import scoring_entry, task_change
     from vpbench.engine.requests import sample_set_hash
@@ -294,8 +303,6 @@ def rescore(run_dir: Path, *, parser: str | None = None, output: Path | None = N
     from vpbench.protocol import Protocol
     from vpbench.task import StatsOptions
 
-    source = str(run_dir) if output is not None else None
-    run_dir = _copy_run(Path(run_dir), Path(output)) if output is not None else Path(run_dir)
     manifest = read_json(run_dir / "manifest.json")
     before = read_json(run_dir / "results.json").get("results", {}) if (run_dir / "results.json").exists() else {}
     changes: dict[str, dict[str, Any]] = {}
@@ -356,5 +363,5 @@ def _copy_run(src: Path, dst: Path) -> Path:
         raise ConfigError(f"{src} is not a vpbench run directory (no manifest.json)")
     if dst.exists() and any(dst.iterdir()):
         raise ConfigError(f"--output {dst} already exists and is not empty: name a new directory")
-    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sqlite*", "*.tmp"))
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sqlite*", "*.tmp", ".vpbench.lock"))
     return dst

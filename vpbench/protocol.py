@@ -131,7 +131,12 @@ class Protocol:
         return stable_hash(self.sampler_fields())
 
     def fingerprint(self) -> str:
-        return stable_hash(self)
+        """Hash of every field (computed once per instance: the protocol is frozen)."""
+        fp = self.__dict__.get("_fingerprint")
+        if fp is None:
+            fp = stable_hash(self)
+            object.__setattr__(self, "_fingerprint", fp)
+        return fp
 
     def describe(self) -> str:
         frames = f"fps{self.fps:g}" if self.fps is not None else f"n{self.nframes}"

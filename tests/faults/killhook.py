@@ -5,7 +5,8 @@ it wraps library functions from outside, so vpbench itself carries no test hook.
 
 - ``plan``: after a task is checked (preflight), before anything is written;
 - ``generate``: before a backend call; ``cache_put``: right after a response is cached;
-- ``append``: before a record line is written; ``torn``: after half of a record line is written;
+- ``append``: before a batch of record lines is written (group commit); ``torn``: after half of a
+  batch's bytes are written;
 - ``replace``: before an atomic file replace (manifest, result, results, sample ids, rewrites).
 
 With n = 0 nothing is killed and the counts are written as JSON to ``$KILLHOOK_COUNTS`` at exit.
@@ -24,7 +25,7 @@ POINTS = ("plan", "generate", "cache_put", "append", "torn", "replace")
 def arm(point: str, n: int) -> None:
     import vpbench.api as api
     from vpbench.engine.cache import ResponseCache
-    from vpbench.engine.records import RecordStore, record_to_json
+    from vpbench.engine.records import RecordWriter, record_to_json
     from vpbench.models.replay import ReplayBackend
 
     counts = dict.fromkeys(POINTS, 0)
@@ -38,7 +39,7 @@ def arm(point: str, n: int) -> None:
         atexit.register(lambda: open(os.environ["KILLHOOK_COUNTS"], "w").write(json.dumps(counts)))
 
     plan, generate, put, append, replace = (api.check_task, ReplayBackend.generate, ResponseCache.put,
-                                            RecordStore.append, os.replace)
+                                            RecordWriter.commit, os.replace)
 
     def plan_task(*a, **k):
         out = plan(*a, **k)
@@ -53,16 +54,17 @@ def arm(point: str, n: int) -> None:
         put(self, *a, **k)
         hit("cache_put")
 
-    def rec_append(self, record):
+    def rec_commit(self, records):
+        records = list(records)
         hit("append")
         if point == "torn" and counts["torn"] + 1 == n:
-            line = (record_to_json(record) + "\n").encode()
+            data = "".join(record_to_json(r) + "\n" for r in records).encode()
             with open(self.path, "ab") as f:
-                f.write(line[: len(line) // 2])
+                f.write(data[: len(data) // 2])
                 f.flush()
                 os.fsync(f.fileno())
         hit("torn")
-        append(self, record)
+        append(self, records)
 
     def os_replace(src, dst, **k):
         hit("replace")
@@ -71,5 +73,5 @@ def arm(point: str, n: int) -> None:
     api.check_task = plan_task
     ReplayBackend.generate = gen
     ResponseCache.put = cache_put
-    RecordStore.append = rec_append
+    RecordWriter.commit = rec_commit
     os.replace = os_replace

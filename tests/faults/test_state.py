@@ -106,7 +106,7 @@ def test_frame_timestamps_survive_the_response_cache(motionbench_with_videos: Pa
 def test_second_run_into_a_locked_dir_is_refused(motionbench_root: Path, replay: Path, tmp_path: Path,
                                                   capsys) -> None:
     out = tmp_path / "out"
-    out.mkdir()
+    assert_ok(run_cli(capsys, *_run(motionbench_root, out, replay, "--limit", "2")))
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
@@ -120,7 +120,8 @@ def test_second_run_into_a_locked_dir_is_refused(motionbench_root: Path, replay:
         assert holder.stdout.readline().strip() == "locked"
         o = run_cli(capsys, *_run(motionbench_root, out, replay))
         assert_refused(o, "is in use by another vpbench run", f"pid {holder.pid}", "--holder", "another --output")
-        assert not (out / "motionbench").exists()
+        assert len(records(out)) == 2  # nothing generated or appended
+        assert_refused(run_cli(capsys, "score", out), "is in use by another vpbench run")  # nor re-scored
     finally:
         holder.communicate("\n", timeout=60)
     assert_ok(run_cli(capsys, *_run(motionbench_root, out, replay)))  # released when the holder ends

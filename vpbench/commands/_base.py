@@ -43,6 +43,15 @@ class Parser(argparse.ArgumentParser):
         kw.setdefault("formatter_class", HelpFormatter)
         super().__init__(*a, **kw)
 
+    def error(self, message: str):  # type: ignore[override]
+        """argparse's message, plus "did you mean" for a mistyped subcommand or choice."""
+        import re
+
+        bad = re.match(r"argument \S+: invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if bad:
+            message += suggest(bad.group(1), re.findall(r"'([^']*)'", bad.group(2)))
+        super().error(message)
+
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         ns, unknown = self.parse_known_args(args, namespace)
         if unknown:
@@ -91,6 +100,7 @@ def print_run_files(run_dir, *, title: str = "run directory") -> None:
     from pathlib import Path
 
     root = Path(run_dir)
-    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                   if p.is_file() and not p.name.endswith(".tmp") and not p.name.startswith("."))  # not the lock
     print(f"{title}: {root.resolve()}")
     print(f"  files: {', '.join(files)}")

@@ -14,7 +14,7 @@ def _tiny(ns: argparse.Namespace) -> int:
     from vpbench.models.tiny_qwen import build_tiny_qwen
 
     path = build_tiny_qwen(Path(ns.output), seed=ns.seed)
-    print(f"tiny Qwen2.5-VL checkpoint written to {path}")
+    print(f"tiny Qwen2.5-VL checkpoint written to {Path(path).resolve()}")
     return 0
 
 

@@ -251,14 +251,14 @@ def execute(plan: TaskPlan, backend: Backend, opts: TaskRunOptions, *, cache: Re
     load_frames = _frame_loader(opts.frame_cache_dir) if backend.needs_frames else None
     n_generated = 0
     size = max(1, backend.batch_size)
-    with phase(f"{plan.task.name}: generate", len(plan.todo), enabled=show_progress) as bar:
+    with phase(f"{plan.task.name}: generate", len(plan.todo), enabled=show_progress) as bar, \
+            plan.store.writer() as writer:
         for start in range(0, len(plan.todo), size):
             records, n = _run_batch(plan, plan.todo[start: start + size], backend, opts, cache, model_fp,
                                     load_frames, transform)
             n_generated += n
-            for rec in records:
-                plan.store.append(rec)
-                bar.update()
+            writer.commit(records)  # group commit: a kill from here on cannot lose this batch
+            bar.update(len(records))
     return n_generated
 
 

@@ -43,8 +43,8 @@ class LmmsBackend(BackendBase):
             from lmms_eval.models import get_model
         except ImportError as e:
             raise ConfigError(f"--model lmms:{model_name}: lmms-eval is not installed ({e}); "
-                              "pip install --no-deps lmms-eval==0.7.3 plus loguru sacrebleu evaluate pytz tenacity "
-                              "pytablewriter datasets 'filelock<4' (README, lmms-eval bridge)") from e
+                              "pip install --no-deps lmms-eval==0.7.3 plus accelerate datasets loguru sacrebleu "
+                              "evaluate pytz tenacity pytablewriter 'filelock<4' (README, lmms-eval bridge)") from e
         try:
             cls = get_model(model_name)
         except Exception as e:  # lmms-eval raises its own lookup errors
