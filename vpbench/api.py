@@ -106,14 +106,20 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
         from vpbench.engine.cache import ResponseCache
 
         cache = ResponseCache(cfg.cache_path or out / "response_cache.sqlite", refresh=cfg.refresh_cache)
-    manifest: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
+    # this invocation's provenance: stored on every task it runs (a later invocation into the same dir
+    # replaces the top-level copy, never the record of how an earlier task was made)
+    invocation = {
         "argv": list(cfg.argv),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
-        "model": {"spec": cfg.model, "fingerprint": model_fp, **backend.describe(), **_training_provenance(cfg.model)},
         "environment": provenance.environment(),
         "stats": dataclasses.asdict(resolved.stats),
+    }
+    manifest: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        **invocation,
+        "model": {"spec": cfg.model, "fingerprint": model_fp, **backend.describe(), **_training_provenance(cfg.model)},
         "tasks": {},
+        "derived": {},
     }
     results: dict[str, TaskResult] = {}
     task_records: dict[str, tuple] = {}
@@ -122,7 +128,9 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     prior = previous.get("results", {})  # tasks run into this dir before keep their results...
     prior_derived = previous.get("derived", {})
     if manifest_path.exists():  # ...and their provenance
-        manifest["tasks"].update(read_json(manifest_path).get("tasks", {}))
+        old_manifest = read_json(manifest_path)
+        manifest["tasks"].update(old_manifest.get("tasks", {}))
+        manifest["derived"].update(old_manifest.get("derived", {}))
     write_json(manifest_path, manifest)
     try:
         for task in tasks:
@@ -149,6 +157,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
                 "n_generated": outcome.n_generated,
                 "n_resumed": outcome.n_resumed,
                 **outcome.result.counts,
+                "provenance": invocation,
             }
             manifest["cache"] = {"hits": cache.hits, "misses": cache.misses} if cache else None
             task_dict = task_result_to_dict(outcome.result)
@@ -162,11 +171,10 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
             prior[task.name] = task_dict
             write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
                                       "derived": prior_derived})
-        derived = _derived(task_records, resolved.stats)
-        if derived:
-            prior_derived.update({k: dataclasses.asdict(v) for k, v in derived.items()})
-            write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
-                                      "derived": prior_derived})
+        derived = _refresh_derived(out, task_records, manifest, prior_derived, resolved.stats)
+        write_json(manifest_path, manifest)
+        write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
+                                  "derived": prior_derived})
     finally:
         if cache:
             cache.close()
@@ -177,8 +185,8 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
 
 
 def _derived(task_records: Mapping[str, Sequence[Any]], stats) -> dict[str, Any]:
-    """Cross-task metrics (e.g. VideoMMMU Δknowledge) whose tasks all ran in this run."""
-    from vpbench.errors import MetricUnavailable
+    """Cross-task metrics (e.g. VideoMMMU Δknowledge) whose tasks all have records here."""
+    from vpbench.errors import DataError, MetricUnavailable
     from vpbench.registry import DERIVED, derived_metric
 
     out = {}
@@ -186,9 +194,43 @@ def _derived(task_records: Mapping[str, Sequence[Any]], stats) -> dict[str, Any]
         if all(t in task_records for t in needs):
             try:
                 out[name] = derived_metric(name)(*(task_records[t] for t in needs), stats)
-            except MetricUnavailable as e:
+            except (MetricUnavailable, DataError) as e:  # e.g. the inputs cover different samples
                 print(f"vpbench: {name} not reported: {e}")
     return out
+
+
+def _last_run_records(out: Path, task: str) -> list:
+    """The full-pass records of ``task``'s last run in this dir (its ``sample_ids.json`` set)."""
+    path = out / task / "records.jsonl"
+    ids_file = out / task / "sample_ids.json"
+    if not path.exists() or not ids_file.exists():
+        return []
+    done = RecordStore(path).load()
+    return [done[i] for i in read_json(ids_file) if i in done]
+
+
+def _refresh_derived(out: Path, ran: Mapping[str, Sequence[Any]], manifest: dict[str, Any],
+                     derived: dict[str, Any], stats) -> dict[str, Any]:
+    """Recompute every cross-task metric one of whose tasks ran now, from the records of each input
+    task's last run in this dir; drop one that can no longer be computed (never keep a stale value).
+    ``manifest["derived"][name]`` names the inputs (task → sample-set hash, protocol fingerprint)."""
+    from vpbench.registry import DERIVED
+
+    touched = [name for name, (needs, _t) in DERIVED.items() if any(t in ran for t in needs)]
+    records = {t: list(ran[t]) if t in ran else _last_run_records(out, t)
+               for name in touched for t in DERIVED[name][0]}
+    fresh = _derived({t: r for t, r in records.items() if r}, stats)
+    for name in touched:
+        derived.pop(name, None)
+        manifest["derived"].pop(name, None)
+        if name not in fresh:
+            continue
+        derived[name] = dataclasses.asdict(fresh[name])
+        manifest["derived"][name] = {
+            "inputs": {t: {k: manifest["tasks"].get(t, {}).get(k) for k in ("sample_set_hash", "protocol_fingerprint")}
+                       for t in DERIVED[name][0]},
+            "stats": dataclasses.asdict(stats)}
+    return fresh
 
 
 def _perception_gap(task, backend, opts, out, resolved, cache, model_fp, full) -> dict[str, Any]:
@@ -209,6 +251,13 @@ def render_gap(task: str, gap: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _task_stats(info: Mapping[str, Any], default):
+    from vpbench.task import StatsOptions
+
+    own = info.get("provenance", {}).get("stats")
+    return StatsOptions(**own) if own is not None else default
+
+
 def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str, TaskResult]:
     """Re-parse and re-score every record of a run (no model, no videos) and rewrite its results,
     including the perception-gap pass and cross-task metrics when the run has them."""
@@ -219,12 +268,13 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
 
     run_dir = Path(run_dir)
     manifest = read_json(run_dir / "manifest.json")
-    stats = StatsOptions(**manifest.get("stats", {}))
+    run_stats = StatsOptions(**manifest.get("stats", {}))
     results: dict[str, TaskResult] = {}
     task_dicts: dict[str, dict[str, Any]] = {}
     task_records: dict[str, list] = {}
     for name, info in manifest.get("tasks", {}).items():
         task = get_task(name)
+        stats = _task_stats(info, run_stats)  # the stats each task was run with, not the last invocation's
         p = task.parser(parser or info.get("parser", "").split("@")[0] or None)
         ids_file = run_dir / name / "sample_ids.json"
         evaluated = set(read_json(ids_file)) if ids_file.exists() else None  # the last run's sample set
@@ -246,11 +296,13 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
         info["parser"] = p.tag
         results[name], task_dicts[name], task_records[name] = result, task_dict, full
         write_json(run_dir / name / "result.json", task_dict)
-    derived = _derived(task_records, stats)
+    manifest.setdefault("derived", {})
+    derived_dicts: dict[str, Any] = {}
+    _refresh_derived(run_dir, task_records, manifest, derived_dicts, run_stats)
     write_json(run_dir / "manifest.json", manifest)
     payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": task_dicts}
-    if derived:
-        payload["derived"] = {k: dataclasses.asdict(v) for k, v in derived.items()}
+    if derived_dicts:
+        payload["derived"] = derived_dicts
     write_json(run_dir / "results.json", payload)
     echo(render_table(results))
     return results
