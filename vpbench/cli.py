@@ -266,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--output", required=True)
     mt.add_argument("--seed", type=int, default=0)
     mt.set_defaults(fn=_cmd_model_tiny)
+    __import__("vpbench.commands.reproduce", fromlist=["register"]).register(sub)
     return p
 
 
