@@ -45,9 +45,11 @@ def make_plan(opts: ReproduceOptions) -> Plan:
     if opts.scale and cfg.scale != opts.scale:
         raise ConfigError(f"{path} is a {cfg.scale}-scale config but --scale {opts.scale} was given")
     root = (opts.runs or Path("runs") / "reproduce" / cfg.scale).resolve()
+    needs_gpu = cfg.scale == "paper" or any(s.needs_gpu for s in getattr(cfg, "stages", ()))
+    gpu = _gpu() if needs_gpu else False  # (importing torch only when it matters)
     if spec.kind == "models":
-        return models_plan(spec, cfg, root, gpu=_gpu())  # type: ignore[arg-type]
-    return grid_plan(spec, cfg, root, reports.parent, gpu=_gpu(), seeds=opts.seeds)  # type: ignore[arg-type]
+        return models_plan(spec, cfg, root, gpu=gpu)  # type: ignore[arg-type]
+    return grid_plan(spec, cfg, root, reports.parent, gpu=gpu, seeds=opts.seeds)  # type: ignore[arg-type]
 
 
 def render(spec: TableSpec, rows: Sequence[RowSpec], dirs: Sequence[Path], root: Path, out_dir: Path,

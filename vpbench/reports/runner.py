@@ -1,5 +1,5 @@
-"""Run what a plan is missing, in order, one subprocess per step (the same commands ``--plan``
-prints), then render the table from the finished evaluations.
+"""Run what a plan is missing, in order (the same commands ``--plan`` prints; trainings as their own
+processes, other vpbench commands in this one), then render the table from the finished evaluations.
 
 A failed step is reported with its log and blocks only what depends on it: the other variants still
 run and the table shows the failed cells with the reason. Nothing finished is run again.
@@ -50,17 +50,40 @@ def _argv(step: Step) -> list[str]:
     return list(step.argv)
 
 
+def _in_process(step: Step, f) -> int:
+    """A vpbench command other than ``train`` runs in this process (``vpbench.cli.main`` on the same
+    argv, output to the step's log): no interpreter start and torch import per step. Trainings run as
+    their own process, as ``vpbench train`` launches them."""
+    import contextlib
+    import traceback
+
+    from vpbench.cli import main
+
+    with contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        try:
+            return int(main(list(step.argv[1:])))
+        except SystemExit as e:  # argparse errors
+            return int(e.code or 0) if isinstance(e.code, int) else 2
+        except Exception:  # an internal error fails this step, not the whole reproduce
+            traceback.print_exc(file=f)
+            return 4
+
+
 def _run_one(step: Step, echo: Callable[[str], None]) -> StepResult:
     log = step.output.parent / f"{step.output.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).resolve().parents[2]), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with open(log, "w", encoding="utf-8") as f:
-        proc = subprocess.run(_argv(step), stdout=f, stderr=subprocess.STDOUT, env=env, check=False)
-    if proc.returncode != 0:
+        if step.argv[0] == "vpbench" and step.argv[1:2] != ("train",):
+            code = _in_process(step, f)
+        else:
+            f.flush()
+            code = subprocess.run(_argv(step), stdout=f, stderr=subprocess.STDOUT, env=env, check=False).returncode
+    if code != 0:
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-        echo(f"  failed (exit {proc.returncode}); log {log}:\n    " + "\n    ".join(tail))
-        return StepResult(step.id, "failed", f"failed: step {step.id} exited {proc.returncode} (log: {log})")
+        echo(f"  failed (exit {code}); log {log}:\n    " + "\n    ".join(tail))
+        return StepResult(step.id, "failed", f"failed: step {step.id} exited {code} (log: {log})")
     marker = {"fingerprint": step.fingerprint, "step": step.id, "argv": list(step.argv),
               "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), **step.meta}
     step.output.mkdir(parents=True, exist_ok=True)
