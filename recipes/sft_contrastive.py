@@ -33,129 +33,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # running the file directly from a checkout
-    sys.path.insert(0, str(ROOT))
-
-from vpbench.config import parse_assignments  # noqa: E402
-from vpbench.train.config import SFTConfig, load_config  # noqa: E402
-
-
-# -- data order: a deterministic, resumable stream -------------------------------------------------
-class StepSampler(torch.utils.data.Sampler):
-    """Indices for one process from optimiser step ``start_step`` on. The global stream is the
-    concatenation of per-epoch permutations (seeded by (seed, epoch)); step s, micro-batch m,
-    process r reads positions ``((s*accum + m)*world + r)*bs + [0, bs)``."""
-
-    def __init__(self, n: int, seed: int, shuffle: bool, bs: int, accum: int, world: int, rank: int,
-                 start_step: int, max_steps: int) -> None:
-        self.n, self.seed, self.shuffle = n, seed, shuffle
-        self.bs, self.accum, self.world, self.rank = bs, accum, world, rank
-        self.start, self.stop = start_step, max_steps
-
-    def _at(self, pos: int) -> int:
-        epoch, off = divmod(pos, self.n)
-        if not self.shuffle:
-            return off
-        return int(np.random.default_rng([self.seed, epoch]).permutation(self.n)[off])
-
-    def __iter__(self) -> Iterator[int]:
-        for s in range(self.start, self.stop):
-            for m in range(self.accum):
-                base = ((s * self.accum + m) * self.world + self.rank) * self.bs
-                yield from (self._at(base + j) for j in range(self.bs))
-
-    def __len__(self) -> int:
-        return (self.stop - self.start) * self.accum * self.bs
-
-
-def lr_lambda(kind: str, warmup: int, total: int):
-    def f(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if kind == "constant":
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 1.0 - progress if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
-    return f
+from vpbench.config import parse_assignments
+from vpbench.train.config import SFTConfig, load_config
+from vpbench.train.plumbing import MetricLogger, StepSampler, error_text, lr_lambda  # noqa: F401
+from vpbench.train.plumbing import param_groups as _param_groups
 
 
 def param_groups(model: torch.nn.Module, lr_sft: float, lr_cl: float, wd: float) -> list[dict[str, Any]]:
-    """{model, heads} × {decay (>= 2-D weights), no decay}; empty groups dropped."""
-    buckets: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        clean = name.replace("_fsdp_wrapped_module.", "").replace("_checkpoint_wrapped_module.", "")
-        clean = clean[len("module."):] if clean.startswith("module.") else clean  # DDP
-        is_head = clean.startswith("heads.")
-        buckets.setdefault((is_head, p.ndim >= 2), []).append(p)
-    groups = []
-    for (is_head, decay), params in sorted(buckets.items()):
-        groups.append({"params": params, "lr": lr_cl if is_head else lr_sft, "weight_decay": wd if decay else 0.0,
-                       "name": f"{'heads' if is_head else 'model'}_{'decay' if decay else 'no_decay'}"})
-    return groups
-
-
-class MetricLogger:
-    """metrics.jsonl always; TensorBoard scalars too when tensorboard is importable.
-
-    ``start_step``: the step training (re)starts from. Rows an earlier run logged after it (a crash
-    after the last checkpoint) are dropped from metrics.jsonl, and TensorBoard purges them, so a
-    resumed run's log holds each step once."""
-
-    def __init__(self, out_dir: Path, enabled: bool, start_step: int = 0) -> None:
-        self.enabled = enabled
-        self.path = out_dir / "metrics.jsonl"
-        self.tb = None
-        if enabled:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            self._truncate_after(start_step)
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(out_dir / "tb"), purge_step=start_step + 1 if start_step else None)
-            except ImportError:
-                self.tb = None
-
-    def _truncate_after(self, step: int) -> None:
-        """Keep only the complete rows with ``step <= step`` (atomic rewrite)."""
-        if not self.path.is_file():
-            return
-        keep = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a half-written last line of a crashed run
-            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
-                keep.append(line + "\n")
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(keep), encoding="utf-8")
-        os.replace(tmp, self.path)
-
-    def log(self, step: int, values: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"step": step, **values}) + "\n")
-        if self.tb is not None:
-            for k, v in values.items():
-                self.tb.add_scalar(f"train/{k}", v, step)
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
+    """{model, heads} × {decay (>= 2-D weights), no decay} at ``lr_sft`` / ``lr_cl``; empty groups dropped."""
+    return _param_groups(model, lr_sft, wd, head_lr=lr_cl, head_prefix="heads.")
 
 
 class SFTContrastiveRecipe:
@@ -170,7 +64,8 @@ class SFTContrastiveRecipe:
         from accelerate.utils import DistributedType, set_seed
         from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
-        from vpbench.train.checkpoint import check_resumable, load_checkpoint, read_trainer_state, resolve_resume
+        from vpbench.train.checkpoint import (check_fresh_start, check_resumable, load_checkpoint, read_trainer_state,
+                                              resolve_resume)
         from vpbench.train.collate import collate_sft
         from vpbench.train.contrastive import SpecialIds
         from vpbench.train.data import SFTDataset
@@ -182,6 +77,11 @@ class SFTContrastiveRecipe:
                                              mixed_precision=t.mixed_precision)
         set_seed(t.seed)  # python, numpy, torch (all devices): model-independent init of the heads
         self.out = Path(t.output_dir)
+        if check_fresh_start(self.out, t.resume_from, t.overwrite) and acc.is_main_process:
+            import shutil
+
+            shutil.rmtree(self.out)  # train.overwrite=true: the earlier run goes
+        acc.wait_for_everyone()
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.model.dtype]
         self.tokenizer = AutoTokenizer.from_pretrained(cfg.model.path)
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
@@ -337,30 +237,26 @@ def prepare_tiny(cfg: SFTConfig) -> None:
 
 
 def run(cfg: SFTConfig, *, save: bool = True) -> SFTContrastiveRecipe:
+    """setup → train → checkpoint → export. A resumed run that already reached ``max_steps`` and
+    has its export does nothing more (re-running a finished command is a no-op that says so)."""
     recipe = SFTContrastiveRecipe(cfg)
     recipe.setup()
-    recipe.train()
-    if save:
-        recipe.save_checkpoint()
-        if cfg.train.export:
-            recipe.export()
+    export_dir = recipe.out / "export"
+    finished = recipe.step >= cfg.train.max_steps and (not cfg.train.export or (export_dir / "config.json").is_file())
+    if finished:
+        recipe.accelerator.print(f"already trained to step {recipe.step} (train.max_steps={cfg.train.max_steps}): "
+                                 f"nothing to do; raise train.max_steps to continue")
+    else:
+        recipe.train()
+        if save:
+            recipe.save_checkpoint()
+            if cfg.train.export:
+                recipe.export()
+    if save and cfg.train.export:
+        recipe.accelerator.print(f"exported model: {export_dir.resolve()} (evaluate: vpbench run --model "
+                                 f"{export_dir} ...)")
     recipe.cleanup()
     return recipe
-
-
-def error_text(err: BaseException) -> str:
-    """The user-facing message of ``err``. An error raised in a DataLoader worker comes back as the
-    same type with "Caught X in DataLoader worker ... Original Traceback ..." as its message: keep
-    only the original message (from the traceback's last ``[module.]X: `` line on)."""
-    msg = str(err)
-    if "Original Traceback" not in msg:
-        return msg
-    lines = msg.rstrip().splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        head, sep, rest = lines[i].partition(": ")
-        if sep and head.split(".")[-1] == type(err).__name__:
-            return "\n".join([rest, *lines[i + 1:]])
-    return lines[-1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from vpbench import cli
 from vpbench.models.dummy import DummyBackend, option_label
-from vpbench.registry import task_names
+from vpbench.registry import get_task, task_names
 
 
 def test_option_labels():
@@ -41,6 +43,19 @@ def test_synth_all_then_run_all_tasks_into_one_results_file(tmp_path):
     for name, result in saved["results"].items():
         assert result["metrics"], name
         assert result["counts"]["n_failed"] == 0 and result["coverage"] == 1.0, name
-    assert "videommmu/Δknowledge" in saved["derived"]
+    # dummy:first answers the first option ("A") everywhere: each headline, exactly
+    headline = {name: next(m["value"] for m in r["metrics"] if m["name"] == get_task(name).primary_metric)
+                for name, r in saved["results"].items()}
+    for name in ("motionbench", "videomme"):  # micro accuracy over the scorable MCQ samples
+        answers = [s.answer for s in get_task(name).load_samples(data / name) if s.answer is not None]
+        assert headline[name] == sum(a == "A" for a in answers) / len(answers), name
+    assert headline == {
+        "motionbench": 5 / 14, "videomme": 2 / 18,
+        # golden values of the generated data (seed 0), recorded once; any change is a scoring change
+        "vru_accident_vqa": 0.25, "mvbench": 0.325, "vsibench": 1 / 6,
+        "videommmu": 0.0, "videommmu_adaptation_qonly": 0.0,
+        "vru_accident_caption": pytest.approx(0.02721716781634196, abs=1e-15),  # METEOR of a fixed caption
+    }
+    assert saved["derived"]["videommmu/Δknowledge"]["value"] == 0.0
     names = {m["name"] for m in saved["results"]["vru_accident_vqa"]["metrics"]}
     assert {"Weather & Light", "Accident Prevention Measure", "Average"} <= names

@@ -15,7 +15,7 @@ from vpbench.results import SCHEMA_VERSION
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "results-schema.md"
 TYPES = {"str": (str, type(None)), "int": (int, type(None)), "float": (float, int, type(None)),
-         "bool": (bool,), "list": (list,), "object": (dict, type(None))}
+         "bool": (bool,), "list": (list, type(None)), "object": (dict, type(None))}
 
 
 def sections() -> dict[str, tuple[dict[str, tuple[str, bool]], bool]]:

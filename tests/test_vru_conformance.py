@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import require
 
 from vpbench.errors import DataError
 from vpbench.metrics import wordnet
@@ -38,13 +39,22 @@ def _conformance_dir() -> Path | None:
 
 
 ROOT = _conformance_dir()
-needs_data = pytest.mark.skipif(
-    ROOT is None, reason="VRU-Accident conformance data not found: set VPBENCH_CONFORMANCE_DIR to the folder "
-                         "holding vru_accident/ (official MetaData, Model_Response, results), or place shared/ "
-                         "beside the repository")
+MISSING = ("VRU-Accident conformance data not found: set VPBENCH_CONFORMANCE_DIR to the folder holding "
+           "vru_accident/ (official MetaData, Model_Response, results), or place shared/ beside the repository")
+
+
+@pytest.fixture
+def conformance_data() -> Path:
+    require(ROOT is not None, MISSING)  # fails under CI=true
+    assert ROOT is not None
+    return ROOT
+
+
+needs_data = pytest.mark.usefixtures("conformance_data")
 NO_STATS = StatsOptions(n_boot=0)
 VQA_MODELS = sorted(OFFICIAL_MODEL_PARSERS)
-CAPTION_MODELS = sorted(p.name for p in (ROOT / "Model_Response" / "Dense_Captioning").iterdir()) if ROOT else []
+# without the data one placeholder keeps the parametrized test collected, so that CI fails on it
+CAPTION_MODELS = sorted(p.name for p in (ROOT / "Model_Response" / "Dense_Captioning").iterdir()) if ROOT else ["(no data)"]
 LINE = re.compile(r"^- (.+): (\d+)/(\d+) \((\d+\.\d\d)%\)$")
 
 
@@ -90,7 +100,7 @@ def _official_vqa(model: str) -> dict[str, tuple[int, int, str]]:
 @pytest.fixture(scope="module")
 def vqa():
     if ROOT is None:
-        pytest.skip("no conformance data")
+        require(False, MISSING)
     mod = _task_module("vru_accident_vqa")
     return mod, mod.TASK.load_samples(ROOT)
 
@@ -160,7 +170,7 @@ def test_replayed_preds_are_fixed_points_of_their_parser(vqa, model: str) -> Non
 @pytest.fixture(scope="module")
 def caption():
     if ROOT is None:
-        pytest.skip("no conformance data")
+        require(False, MISSING)
     mod = _task_module("vru_accident_caption")
     return mod, mod.TASK.load_samples(ROOT)
 
@@ -191,9 +201,9 @@ def _check_caption_model(mod, samples, model: str, tmp_path: Path) -> None:
 
 
 @needs_data
-@pytest.mark.skipif(not wordnet.wordnet_available(), reason=f"METEOR needs WordNet: {wordnet.INSTALL_HINT}")
 @pytest.mark.parametrize("model", CAPTION_MODELS)
 def test_caption_reproduces_official_results(caption, model: str, tmp_path: Path) -> None:
+    require(wordnet.wordnet_available(), f"METEOR needs WordNet: {wordnet.INSTALL_HINT}")
     mod, samples = caption
     _check_caption_model(mod, samples, model, tmp_path)
 
@@ -257,3 +267,62 @@ def test_caption_task_on_tiny_files(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert names[-9:] == [label for _, label in mod.ROUGE_COLUMNS]
     assert any(n.startswith("SPICE not reported") and "VPBENCH_CORENLP_DIR" in n for n in agg.notes)
     assert any(n.startswith("COMET not reported") and "VPBENCH_COMET_CKPT" in n for n in agg.notes)
+
+
+def test_absent_data_fails_under_ci_and_skips_elsewhere(monkeypatch) -> None:
+    import conftest
+
+    monkeypatch.setattr(conftest, "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="CI=true: required here, not skipped"):
+        conftest.require(False, MISSING)
+    monkeypatch.setattr(conftest, "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception):
+        conftest.require(False, MISSING)
+    conftest.require(True, MISSING)  # present: nothing happens
+
+
+@needs_data
+def test_official_options_split_into_four_labelled_texts(vqa) -> None:
+    mod, samples = vqa
+    for s in samples:
+        assert [o[:3] for o in s.options] == ["A. ", "B. ", "C. ", "D. "], s.id
+        at = 0
+        for o in s.options:  # each text appears in the raw string, in order
+            at = s.meta["options_text"].index(o[3:], at) + len(o[3:])
+
+
+def test_option_split_handles_the_official_separators() -> None:
+    split_options = _task_module("vru_accident_vqa").split_options
+    assert split_options("A. sunny day, B. cloudy night, C. stormy day, D. rainy evening") == (
+        "A. sunny day", "B. cloudy night", "C. stormy day", "D. rainy evening")
+    assert split_options("A.Cyclist crosses., B.car, C. look around. D. Drivers slow down") == (
+        "A. Cyclist crosses.", "B. car", "C. look around.", "D. Drivers slow down")
+    assert split_options("A. x, C. y, D. z") is None  # B missing: refused by the loader
+    assert split_options("A. , B. y, C. z, D. w") is None  # an empty text
+
+
+@needs_data
+def test_convert_command_then_run_reproduces_official_vqa(tmp_path: Path, capsys) -> None:
+    """`vpbench convert vru-accident` writes the replay and prints the run that scores it officially."""
+    from vpbench.cli import main
+
+    replay, out = tmp_path / "gpt.jsonl", tmp_path / "run"
+    assert main(["convert", "vru-accident", str(ROOT / "Model_Response" / "VQA" / "GPT_4o_mini"),
+                 "--output", str(replay), "--data-root", str(ROOT)]) == 0
+    printed = capsys.readouterr().out
+    run = printed.split("score them with:\n  ")[1].strip().split()
+    assert run[:2] == ["vpbench", "run"] and "parser=gpt" in run
+    assert main([*run[1:-1], str(out), "--set", "stats.n_boot=0"]) == 0
+    result = json.loads((out / "vru_accident_vqa" / "result.json").read_text())
+    got = {m["name"]: m for m in result["metrics"]}
+    mod = _task_module("vru_accident_vqa")
+    for key, (correct, total, _pct) in _official_vqa("GPT_4o_mini").items():
+        m = got[mod.CATEGORIES[key]]
+        assert (round(m["value"] * m["n"]), m["n"]) == (correct, total), key
+
+
+def test_convert_refuses_a_folder_without_responses(tmp_path: Path, capsys) -> None:
+    from vpbench.cli import main
+
+    assert main(["convert", "vru-accident", str(tmp_path), "--output", str(tmp_path / "x.jsonl")]) == 2
+    assert "no *_VQA_response.json or *_Dense_Captioning_response.json" in capsys.readouterr().err

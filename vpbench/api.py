@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -11,7 +12,9 @@ from typing import Any, Mapping, Sequence
 from vpbench import provenance
 from vpbench.engine.overrides import resolve
 from vpbench.engine.records import RecordStore
-from vpbench.engine.runner import TaskRunOptions, run_task, summarize
+from vpbench.engine.rundir import RunLock, prepare_output
+from vpbench.engine.runner import TaskRunOptions, check_task, run_task, summarize
+from vpbench.engine.shard import DistContext
 from vpbench.errors import ConfigError, RunDirMismatch
 from vpbench.models.loader import BackendOptions, load_backend
 from vpbench.registry import get_task
@@ -36,6 +39,17 @@ class RunConfig:
     backend: BackendOptions = BackendOptions()
     perception_gap: bool = False
     argv: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ConfigError("no tasks given: pass --tasks NAME[,NAME...] or 'all'")
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise ConfigError(f"--limit must be a positive integer, got {self.limit!r}")
+        if self.refresh_cache and not self.cache:
+            raise ConfigError("--refresh-cache and --no-cache contradict each other; pass one")
+        missing = [t for t in self.tasks if t not in self.data_roots]
+        if missing:
+            raise ConfigError(f"no data root for task(s) {', '.join(missing)}: pass --data-root")
 
 
 def resolve_data_roots(tasks: Sequence[str], given: Sequence[str]) -> dict[str, Path]:
@@ -87,20 +101,38 @@ def _check_manifest(path: Path, model_fp: str) -> None:
 
 
 def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
+    """Run every task. Under torchrun/accelerate each rank evaluates its shard (``engine/shard.py``);
+    rank 0 alone writes the manifest and results and prints; every rank returns the results."""
+    dist = DistContext.from_env()
+    if not dist.is_main:
+        echo = _silent
     tasks = [get_task(t) for t in cfg.tasks]
     resolved = resolve(cfg.overrides, cfg.tasks)
-    backend = load_backend(cfg.model, cfg.backend)
+    backend = load_backend(cfg.model, dataclasses.replace(cfg.backend, device=dist.device(cfg.backend.device)))
     if cfg.perception_gap:  # refuse before any generation, not after the full pass
         if not backend.needs_frames:
             raise ConfigError("--perception-gap needs a backend that sees frames (not replay or dummy)")
         no_video = [t.name for t in tasks if not t.requires_video]
         if no_video:
             raise ConfigError(f"--perception-gap needs video tasks; {', '.join(no_video)} show no video")
+    out = prepare_output(Path(cfg.output))
+    with RunLock(out, cfg.argv) if dist.is_main else contextlib.nullcontext():
+        opts = {task.name: TaskRunOptions(
+            data_root=cfg.data_roots[task.name], limit=cfg.limit, allow_missing=cfg.allow_missing,
+            frame_cache_dir=cfg.frame_cache, protocol_overrides=resolved.protocol.get(task.name, {}),
+            parser=resolved.parser.get(task.name), preset=resolved.preset.get(task.name)) for task in tasks}
+        checked = {task.name: check_task(task, backend, opts[task.name]) for task in tasks}  # all, first
+        return _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, echo)
+
+
+def _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, echo) -> dict[str, TaskResult]:
+    from vpbench.engine.invocations import cumulative_cache, invocation, with_invocation
+
     model_fp = backend.fingerprint()
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
     _check_manifest(manifest_path, model_fp)
+    dist.barrier()  # every rank checked the old manifest before rank 0 replaces it
+    write = write_json if dist.is_main else _no_write  # rank 0 alone writes run files
     cache = None
     if cfg.cache:
         from vpbench.engine.cache import ResponseCache
@@ -108,7 +140,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
         cache = ResponseCache(cfg.cache_path or out / "response_cache.sqlite", refresh=cfg.refresh_cache)
     # this invocation's provenance: stored on every task it runs (a later invocation into the same dir
     # replaces the top-level copy, never the record of how an earlier task was made)
-    invocation = {
+    made_by = {
         "argv": list(cfg.argv),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
         "environment": provenance.environment(),
@@ -116,8 +148,9 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     }
     manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        **invocation,
+        **made_by,
         "model": {"spec": cfg.model, "fingerprint": model_fp, **backend.describe(), **_training_provenance(cfg.model)},
+        "world_size": dist.world_size,
         "tasks": {},
         "derived": {},
     }
@@ -127,54 +160,57 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     previous = read_json(results_path) if results_path.exists() else {}
     prior = previous.get("results", {})  # tasks run into this dir before keep their results...
     prior_derived = previous.get("derived", {})
-    if manifest_path.exists():  # ...and their provenance
-        old_manifest = read_json(manifest_path)
-        manifest["tasks"].update(old_manifest.get("tasks", {}))
-        manifest["derived"].update(old_manifest.get("derived", {}))
-    write_json(manifest_path, manifest)
+    old_manifest = read_json(manifest_path) if manifest_path.exists() else {}
+    manifest["tasks"].update(old_manifest.get("tasks", {}))  # ...and their provenance
+    manifest["derived"].update(old_manifest.get("derived", {}))
+    cache_before = old_manifest.get("cache")
+    write(manifest_path, manifest)
+    derived: dict[str, Any] = {}
     try:
         for task in tasks:
-            opts = TaskRunOptions(
-                data_root=cfg.data_roots[task.name], limit=cfg.limit, allow_missing=cfg.allow_missing,
-                frame_cache_dir=cfg.frame_cache, protocol_overrides=resolved.protocol.get(task.name, {}),
-                parser=resolved.parser.get(task.name), preset=resolved.preset.get(task.name))
-            outcome = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp)
+            topts = opts[task.name]
+            hits0, misses0 = (cache.hits, cache.misses) if cache else (0, 0)
+            outcome = run_task(task, backend, topts, out, stats=resolved.stats, cache=cache, model_fp=model_fp,
+                               dist=dist, checked=checked[task.name])
             results[task.name] = outcome.result
             task_records[task.name] = outcome.records
-            gap = _perception_gap(task, backend, opts, out, resolved, cache, model_fp, outcome) \
+            gap = _perception_gap(task, backend, topts, out, resolved, cache, model_fp, outcome, dist) \
                 if cfg.perception_gap else None
+            entry = invocation(cfg.argv, n_generated=outcome.n_generated, n_resumed=outcome.n_resumed,
+                               cache_hits=dist.sum(cache.hits - hits0) if cache else 0,
+                               cache_misses=dist.sum(cache.misses - misses0) if cache else 0)
             manifest["tasks"][task.name] = {
                 "version": task.version,
-                "data_root": str(opts.data_root),
+                "data_root": str(topts.data_root),
                 "protocol": dataclasses.asdict(outcome.protocol),
                 "protocol_fingerprint": outcome.protocol.fingerprint(),
                 "parser": outcome.parser.tag,
-                "preset": opts.preset,
+                "preset": topts.preset,
                 "sample_set_hash": outcome.result.sample_set_hash,
                 "coverage": outcome.result.coverage,
                 "partial": outcome.result.partial,
                 "excluded": dict(outcome.excluded),
-                "n_generated": outcome.n_generated,
-                "n_resumed": outcome.n_resumed,
+                **with_invocation(manifest["tasks"].get(task.name), entry),  # cumulative, with history
                 **outcome.result.counts,
-                "provenance": invocation,
+                "provenance": made_by,
             }
-            manifest["cache"] = {"hits": cache.hits, "misses": cache.misses} if cache else None
+            manifest["cache"] = cumulative_cache(cache_before, dist.sum(cache.hits), dist.sum(cache.misses)) \
+                if cache else None
             task_dict = task_result_to_dict(outcome.result)
             if gap is not None:
                 task_dict["perception_gap"] = gap
                 manifest["tasks"][task.name]["perception_gap"] = dataclasses.asdict(resolved.gap)
                 echo(render_gap(task.name, gap))
-            write_json(out / task.name / "result.json", task_dict)
-            write_json(out / task.name / "sample_ids.json", [r.sample_id for r in outcome.records])
-            write_json(manifest_path, manifest)
+            write(out / task.name / "result.json", task_dict)
+            write(out / task.name / "sample_ids.json", [r.sample_id for r in outcome.records])
+            write(manifest_path, manifest)
             prior[task.name] = task_dict
-            write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
-                                      "derived": prior_derived})
-        derived = _refresh_derived(out, task_records, manifest, prior_derived, resolved.stats)
-        write_json(manifest_path, manifest)
-        write_json(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
-                                  "derived": prior_derived})
+            write(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
+                                 "derived": prior_derived})
+        derived = _refresh_derived(out, task_records, manifest, prior_derived, resolved.stats, echo)
+        write(manifest_path, manifest)
+        write(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
+                             "derived": prior_derived})
     finally:
         if cache:
             cache.close()
@@ -184,8 +220,9 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     return results
 
 
-def _derived(task_records: Mapping[str, Sequence[Any]], stats) -> dict[str, Any]:
-    """Cross-task metrics (e.g. VideoMMMU Δknowledge) whose tasks all have records here."""
+def _derived(task_records: Mapping[str, Sequence[Any]], stats, echo=print) -> dict[str, Any]:
+    """Cross-task metrics (e.g. VideoMMMU Δknowledge) whose tasks all ran in this run. A metric whose
+    precondition does not hold on these records is a note, not a failure of the run."""
     from vpbench.errors import DataError, MetricUnavailable
     from vpbench.registry import DERIVED, derived_metric
 
@@ -194,8 +231,8 @@ def _derived(task_records: Mapping[str, Sequence[Any]], stats) -> dict[str, Any]
         if all(t in task_records for t in needs):
             try:
                 out[name] = derived_metric(name)(*(task_records[t] for t in needs), stats)
-            except (MetricUnavailable, DataError) as e:  # e.g. the inputs cover different samples
-                print(f"vpbench: {name} not reported: {e}")
+            except (MetricUnavailable, DataError) as e:
+                echo(f"note: {name} not reported: {e}")
     return out
 
 
@@ -210,7 +247,7 @@ def _last_run_records(out: Path, task: str) -> list:
 
 
 def _refresh_derived(out: Path, ran: Mapping[str, Sequence[Any]], manifest: dict[str, Any],
-                     derived: dict[str, Any], stats) -> dict[str, Any]:
+                     derived: dict[str, Any], stats, echo=print) -> dict[str, Any]:
     """Recompute every cross-task metric one of whose tasks ran now, from the records of each input
     task's last run in this dir; drop one that can no longer be computed (never keep a stale value).
     ``manifest["derived"][name]`` names the inputs (task → sample-set hash, protocol fingerprint)."""
@@ -219,7 +256,7 @@ def _refresh_derived(out: Path, ran: Mapping[str, Sequence[Any]], manifest: dict
     touched = [name for name, (needs, _t) in DERIVED.items() if any(t in ran for t in needs)]
     records = {t: list(ran[t]) if t in ran else _last_run_records(out, t)
                for name in touched for t in DERIVED[name][0]}
-    fresh = _derived({t: r for t, r in records.items() if r}, stats)
+    fresh = _derived({t: r for t, r in records.items() if r}, stats, echo)
     for name in touched:
         derived.pop(name, None)
         manifest["derived"].pop(name, None)
@@ -233,14 +270,56 @@ def _refresh_derived(out: Path, ran: Mapping[str, Sequence[Any]], manifest: dict
     return fresh
 
 
-def _perception_gap(task, backend, opts, out, resolved, cache, model_fp, full) -> dict[str, Any]:
+def _task_stats(info: Mapping[str, Any], default):
+    """The stats a task was run with (its own provenance), else the run's."""
+    from vpbench.task import StatsOptions
+
+    own = info.get("provenance", {}).get("stats")
+    return StatsOptions(**own) if own is not None else default
+
+
+def _refuse_unmerged(task_dir: Path) -> None:
+    """Per-rank record files left by an unfinished data-parallel run hold records the merged file lacks."""
+    parts = sorted(task_dir.glob("records*.rank*.jsonl"))
+    if parts:
+        raise RunDirMismatch(f"{task_dir}: {len(parts)} per-rank record files ({parts[0].name}, ...) of an unfinished "
+                             f"data-parallel run; re-run the same `vpbench run` command (any --nproc) to finish "
+                             f"and merge them, then score")
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """``echo`` on data-parallel ranks other than 0."""
+
+
+def _no_write(path: Path, data: Any) -> None:
+    """``write_json`` on data-parallel ranks other than 0."""
+
+
+def _perception_gap(task, backend, opts, out, resolved, cache, model_fp, full, dist) -> dict[str, Any]:
     from vpbench.engine.gap import gap_metrics, make_transform
 
     absent = run_task(task, backend, opts, out, stats=resolved.stats, cache=cache, model_fp=model_fp,
                       variant="key_absent", transform=make_transform(resolved.gap),
-                      variant_fingerprint=resolved.gap.fingerprint())
+                      variant_fingerprint=resolved.gap.fingerprint(), dist=dist)
     metrics = gap_metrics(full.records, absent.records, task.primary_score, resolved.stats)
     return {k: dataclasses.asdict(v) for k, v in metrics.items()}
+
+
+def _current_samples(task, info: Mapping[str, Any], echo) -> dict[str, Any]:
+    """The task's samples from the run's data root as it is now ({} when it is gone: the records'
+    own answers are then used, with a note)."""
+    from vpbench.errors import DataError
+    from vpbench.validation import load_task_samples
+
+    root = info.get("data_root")
+    if not root:
+        return {}
+    try:
+        return {smp.id: smp for smp in load_task_samples(task, Path(root))}
+    except DataError as e:
+        echo(f"note: {task.name}: scored against the answers stored in the records; the annotation "
+             f"could not be read ({str(e).splitlines()[0]})")
+        return {}
 
 
 def render_gap(task: str, gap: Mapping[str, Any]) -> str:
@@ -251,23 +330,31 @@ def render_gap(task: str, gap: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def _task_stats(info: Mapping[str, Any], default):
-    from vpbench.task import StatsOptions
-
-    own = info.get("provenance", {}).get("stats")
-    return StatsOptions(**own) if own is not None else default
-
-
-def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str, TaskResult]:
+def rescore(run_dir: Path, *, parser: str | None = None, output: Path | None = None, argv: Sequence[str] = (),
+            echo=print) -> dict[str, TaskResult]:
     """Re-parse and re-score every record of a run (no model, no videos) and rewrite its results,
-    including the perception-gap pass and cross-task metrics when the run has them."""
+    including the perception-gap pass and cross-task metrics when the run has them. Appends one
+    entry to the manifest's ``scoring_history`` (what changed); with ``output`` the run is first
+    copied there and the copy is re-scored (the original is left untouched). Holds the run
+    directory's lock, so it never rewrites records under a run that is still appending."""
+    source = str(run_dir) if output is not None else None
+    run_dir = _copy_run(Path(run_dir), Path(output)) if output is not None else Path(run_dir)
+    with RunLock(run_dir, argv) if (run_dir / "manifest.json").is_file() else contextlib.nullcontext():
+        return _rescore_unlocked(run_dir, parser, argv, source, echo)
+
+
+def _rescore_unlocked(run_dir: Path, parser: str | None, argv: Sequence[str], source: str | None,
+                      echo) -> dict[str, TaskResult]:
     from vpbench.engine.gap import gap_metrics
-    from vpbench.engine.runner import rescore_record
+    from vpbench.engine.history import scoring_entry, task_change
+    from vpbench.engine.requests import sample_set_hash
+    from vpbench.engine.runner import refresh_record, rescore_record
     from vpbench.protocol import Protocol
     from vpbench.task import StatsOptions
 
-    run_dir = Path(run_dir)
     manifest = read_json(run_dir / "manifest.json")
+    before = read_json(run_dir / "results.json").get("results", {}) if (run_dir / "results.json").exists() else {}
+    changes: dict[str, dict[str, Any]] = {}
     run_stats = StatsOptions(**manifest.get("stats", {}))
     results: dict[str, TaskResult] = {}
     task_dicts: dict[str, dict[str, Any]] = {}
@@ -279,11 +366,19 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
         ids_file = run_dir / name / "sample_ids.json"
         evaluated = set(read_json(ids_file)) if ids_file.exists() else None  # the last run's sample set
         variants: dict[str, list] = {}
+        n_reparsed = 0
+        _refuse_unmerged(run_dir / name)
+        current = _current_samples(task, info, echo)  # a corrected annotation re-scores the records
         for path in sorted((run_dir / name).glob("records*.jsonl")):
             store = RecordStore(path)
-            rescored = [rescore_record(task, p, r) for r in store.load().values()]
+            old = list(store.load().values())
+            rescored = [rescore_record(task, p, refresh_record(task, p, r, current.get(r.sample_id))) for r in old]
+            n_reparsed += sum(a.parsed != b.parsed for a, b in zip(old, rescored))
             store.rewrite(rescored)
             variants[path.name] = [r for r in rescored if evaluated is None or r.sample_id in evaluated]
+        if current and variants.get("records.jsonl"):
+            info["sample_set_hash"] = sample_set_hash(
+                [current[r.sample_id] for r in variants["records.jsonl"] if r.sample_id in current])
         full = variants.get("records.jsonl", [])
         result = summarize(task, full, Protocol(**info["protocol"]), stats, n_total=info.get("n_total", len(full)),
                            sample_set=info.get("sample_set_hash", ""), partial=info.get("partial", False),
@@ -293,12 +388,16 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
             gap = gap_metrics(full, variants["records.key_absent.jsonl"], task.primary_score, stats)
             task_dict["perception_gap"] = {k: dataclasses.asdict(v) for k, v in gap.items()}
             echo(render_gap(name, task_dict["perception_gap"]))
+        changes[name] = task_change(before.get(name), result, info.get("parser"), p.tag, n_reparsed)
         info["parser"] = p.tag
+        info.update(result.counts)  # the manifest's counts agree with results.json
         results[name], task_dicts[name], task_records[name] = result, task_dict, full
         write_json(run_dir / name / "result.json", task_dict)
     manifest.setdefault("derived", {})
     derived_dicts: dict[str, Any] = {}
-    _refresh_derived(run_dir, task_records, manifest, derived_dicts, run_stats)
+    _refresh_derived(run_dir, task_records, manifest, derived_dicts, run_stats, echo)
+    manifest.setdefault("scoring_history", []).append(
+        scoring_entry(changes, dataclasses.asdict(run_stats), argv, source))
     write_json(run_dir / "manifest.json", manifest)
     payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": task_dicts}
     if derived_dicts:
@@ -306,3 +405,15 @@ def rescore(run_dir: Path, *, parser: str | None = None, echo=print) -> dict[str
     write_json(run_dir / "results.json", payload)
     echo(render_table(results))
     return results
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    """``vpbench score --output DST``: a copy of the run (without its response cache) to re-score."""
+    import shutil
+
+    if not (src / "manifest.json").is_file():
+        raise ConfigError(f"{src} is not a vpbench run directory (no manifest.json)")
+    if dst.exists() and any(dst.iterdir()):
+        raise ConfigError(f"--output {dst} already exists and is not empty: name a new directory")
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sqlite*", "*.tmp", ".vpbench.lock"))
+    return dst

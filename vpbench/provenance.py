@@ -56,11 +56,10 @@ def environment() -> dict[str, Any]:
         "git": git_state(),
         "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    try:
-        import torch
-
-        info["cuda"] = torch.version.cuda
-        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # pragma: no cover - torch always installed in practice
-        info["gpus"] = []
+    torch = sys.modules.get("torch")  # only a run that loaded a model has imported torch: replay, dummy
+    if torch is None:                   # and rescoring runs never pay its ~3 s import for this
+        info["cuda"], info["gpus"] = None, None
+        return info
+    info["cuda"] = torch.version.cuda
+    info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info

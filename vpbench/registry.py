@@ -1,15 +1,15 @@
 """Name → definition registries, resolved lazily (nothing is imported until asked for).
 
-Tasks live in the repository's ``tasks/`` folder (one sub-folder per benchmark) and are loaded
-as the package ``vpbench_tasks`` by file location, so the library never ships a generic top-level
-``tasks`` package. ``VPBENCH_TASKS_DIR`` points elsewhere (e.g. an installed copy).
+Tasks live in the repository's ``tasks/`` folder (one sub-folder per benchmark; shipped inside
+the wheel as ``vpbench/tasks``, see vpbench/resources.py) and are loaded as the package
+``vpbench_tasks`` by file location, so the library never ships a generic top-level ``tasks``
+package. ``VPBENCH_TASKS_DIR`` points elsewhere.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -39,11 +39,9 @@ PACKAGE = "vpbench_tasks"
 
 
 def tasks_dir() -> Path:
-    env = os.environ.get("VPBENCH_TASKS_DIR")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve().parent.parent / "tasks"
-    return here
+    from vpbench.resources import tasks_dir as bundled
+
+    return bundled()
 
 
 def _ensure_package() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from vpbench.errors import DataError
+from vpbench.hashing import safe_dumps
 from vpbench.types import MetricResult, TaskResult
 
 SCHEMA_VERSION = 1
@@ -17,7 +18,7 @@ SCHEMA_VERSION = 1
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False, default=str) + "\n")
+    tmp.write_text(safe_dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -26,8 +27,10 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text())
     except FileNotFoundError as e:
         raise DataError(f"{path} not found: is this a vpbench run directory?") from e
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e}); Fix: restore the file or use a new run directory") from e
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e}); Fix: check that it is a readable file") from e
 
 
 def task_result_to_dict(r: TaskResult) -> dict[str, Any]:
@@ -50,9 +53,12 @@ def format_metric(m: MetricResult, scale: float = 100.0) -> str:
     return f"{m.value * scale:.2f}{ci}"
 
 
+TABLE_UNITS = "scores in % (0-100) with 95% CIs [low, high]; the JSON files store fractions (0-1)"
+
+
 def render_table(results: Mapping[str, TaskResult]) -> str:
     """Plain-text table: one block per task, metrics ×100 with 95% CIs, then per-group rows."""
-    lines = []
+    lines = [TABLE_UNITS] if results else []
     for name, r in results.items():
         c = r.counts
         head = (f"{name}  (n={c.get('n_evaluated', '?')}/{c.get('n_total', '?')}, "

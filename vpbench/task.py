@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from vpbench.errors import ConfigError
 from vpbench.config import suggest
+from vpbench.errors import ConfigError
 from vpbench.protocol import Protocol
 from vpbench.types import Message, MetricResult, Part, Record, Sample
 
@@ -76,6 +76,12 @@ class StatsOptions:
     seed: int = 0
     alpha: float = 0.05
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.n_boot, int) or self.n_boot < 0:
+            raise ConfigError(f"stats.n_boot must be an integer >= 0 (0: no bootstrap), got {self.n_boot!r}")
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"stats.alpha must be in (0, 1), got {self.alpha!r}")
+
 
 @dataclass(frozen=True)
 class Task:
@@ -109,6 +115,8 @@ class Task:
     """Named protocol override sets (e.g. "lmms_eval"), chosen with ``--set TASK.preset=NAME``."""
     export: Callable[[Sequence[Record]], Any] | None = None
     """Build the benchmark's official submission object (JSON-serialisable) from a run's records."""
+    requires: Mapping[str, str] = field(default_factory=dict)
+    """Python modules the scorer imports → how to install them (checked before any generation)."""
 
     @property
     def data_folder(self) -> str:
@@ -136,4 +144,11 @@ class Task:
         return self.protocol.with_overrides(values)
 
     def video_path(self, data_root: Path, rel: str) -> Path:
+        """``rel`` under the data root; an absolute path or one climbing out with ``..`` is refused."""
+        from vpbench.errors import DataError
+        from vpbench.validation import path_escape_problem
+
+        problem = path_escape_problem(rel) if isinstance(rel, str) else f"video path {rel!r} is not a string"
+        if problem:
+            raise DataError(f"task '{self.name}': {problem}")
         return Path(data_root) / self.video_dir / rel

@@ -118,6 +118,9 @@ class Response:
     finish_reason: str | None = None
     cached: bool = False
     error: str | None = None
+    frame_timestamps_s: tuple[float, ...] | None = None
+    """Timestamps of the frames the response was made from, kept by the response cache so that a
+    record served from it carries them without decoding (None: not known)."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from vpbench.parsers.lmms_cli import lmms_eval_parser
 from vpbench.task import Parser
 
 _PREFIXES = ("THE BEST ANSWER IS", "THE CORRECT ANSWER IS", "THE ANSWER IS", "BEST ANSWER:", "ANSWER:")
@@ -43,6 +44,6 @@ def lmms_eval_choice(text: str, options: tuple[str, ...] = (), meta: Mapping[str
 PARSERS = {
     "official": Parser("official", "motionbench-polish_answer@dcc9b07", polish_answer,
                        "THUDM/MotionBench polish_answer (first character, case-sensitive)"),
-    "lmms_eval": Parser("lmms_eval", "lmms-eval-0.7.3", lmms_eval_choice,
-                        "lmms-eval 0.7.3 _extract_choice_letter"),
+    "lmms_eval": lmms_eval_parser(lmms_eval_choice, "motionbench@0.7.3",
+                                  "lmms-eval 0.7.3 motionbench _extract_choice_letter"),
 }

@@ -32,7 +32,7 @@ CATEGORIES = {
     "Action Order": "AO",
     "Repetition Count": "RC",
 }
-_OPTION_BLOCK = re.compile(r"(^|\n)\s*([A-F])[.):]\s*(.*?)\s*(?=(\n\s*[A-F][.):]\s)|$)", re.S)
+_OPTION_BLOCK = re.compile(r"(^|\n)\s*([A-F])[.):][ \t]*(.*?)\s*(?=(\n\s*[A-F][.):]\s)|$)", re.S)
 
 PROMPT = "{stem}\n{options}\nAnswer with only the option letter (A, B, C, D, E, or F)."
 
@@ -48,6 +48,10 @@ def split_question(question: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _video_path(root: Path, rel: str) -> str:
+    from vpbench.validation import path_escape_problem
+
+    if path_escape_problem(rel):  # refused by validation with its message; never probed on disk
+        return rel
     for d in VIDEO_DIRS:
         if (root / d / rel).exists():
             return f"{d}/{rel}"
@@ -63,7 +67,7 @@ def load_samples(root: Path) -> list[Sample]:
         )
     samples: list[Sample] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -75,8 +79,15 @@ def load_samples(root: Path) -> list[Sample]:
                             f"video_info.meta.jsonl, one JSON object per line") from e
         if qtype not in CATEGORIES:
             raise DataError(f"{where}: unknown question_type {qtype!r}; expected one of {list(CATEGORIES)}")
+        if not isinstance(video, str) or not video.strip():
+            raise DataError(f"{where}: video_path must be a non-empty string, got {video!r}; fix the annotation file")
+        if not isinstance(qas, list) or not all(isinstance(qa, dict) for qa in qas):
+            raise DataError(f"{where}: 'qa' must be a list of objects (one per question), got "
+                            f"{type(qas).__name__}; fix the annotation file")
         rel = _video_path(Path(root), video)
         for qa in qas:
+            if not isinstance(qa.get("question"), str):
+                raise DataError(f"{where}: QA {qa.get('uid')!r}: 'question' must be a string; fix the annotation file")
             uid = str(qa.get("uid", ""))
             if not uid or uid in seen:
                 raise DataError(f"{where}: QA uid {uid!r} is missing or duplicated")

@@ -224,4 +224,6 @@ TASK = Task(
     annotation_files=tuple(caption_file(s) for s in SOURCES),
     video_dir="",
     synth=_synth,
+    requires={m: "pip install -c constraints.txt -e '.[captions]' (the captions extra: rouge-score, nltk, "
+                 "pycocoevalcap)" for m in ("rouge_score", "nltk")},
 )

@@ -14,6 +14,7 @@ accuracies under the paper's column names and Average = their plain mean.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -69,6 +70,25 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def split_options(text: str) -> tuple[str, ...] | None:
+    """The official one-string options "A. x, B. y, C. z, D. w" as ("A. x", "B. y", "C. z", "D. w"),
+    or None when the four letters are not found in order. Each letter after the first follows a
+    space, comma or period ("x. B. y" and "x, B.y" occur in the official files); the prompt keeps
+    the raw string (``meta["options_text"]``), the labelled texts serve baselines and keywords."""
+    marks: list[tuple[int, int]] = []
+    start = 0
+    for letter in LETTERS:
+        m = re.compile((r"^\s*" if letter == "A" else r"(?<=[\s,.])") + letter + r"\.\s*").search(text, start)
+        if m is None:
+            return None
+        marks.append((m.start(), m.end()))
+        start = m.end()
+    ends = [b for b, _ in marks[1:]] + [len(text)]
+    out = tuple(f"{letter}. {text[e:end].strip().rstrip(',').strip()}"
+                for letter, (_, e), end in zip(LETTERS, marks, ends))
+    return out if all(len(o) > 3 for o in out) else None
+
+
 def load_samples(root: Path) -> list[Sample]:
     samples: list[Sample] = []
     for src in SOURCES:
@@ -89,9 +109,13 @@ def load_samples(root: Path) -> list[Sample]:
                     raise DataError(f"{where}/{cat!r}: 'question', 'options' and 'GT' must be strings")
                 if gt.strip().upper() not in LETTERS:
                     raise DataError(f"{where}/{cat!r}: GT {gt!r} is not one of A-D")
+                labelled = split_options(options)
+                if labelled is None:
+                    raise DataError(f"{where}/{cat!r}: options {options!r} do not list 'A. ..', 'B. ..', 'C. ..', "
+                                    f"'D. ..' in order; use the official annotation file unchanged")
                 samples.append(Sample(
                     id=f"{NAME}/{src}/{stem}/{cat}", task=NAME, video=VideoRef(rel),
-                    question=question, options=(), answer=gt,
+                    question=question, options=labelled, answer=gt,
                     cluster=f"{src}/{stem}", groups={"category": cat, "source": src},
                     meta={"options_text": options, "video_key": key, "index": index},
                 ))
@@ -173,7 +197,7 @@ def _synth(out: Path, seed: int) -> None:
 
 TASK = Task(
     name=NAME,
-    version="1.0",
+    version="1.1",
     description="VRU-Accident VQA: 6 categories x 1,000 crash videos, official exact-match scorer",
     load_samples=load_samples,
     build_messages=build_messages,

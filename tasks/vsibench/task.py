@@ -60,7 +60,7 @@ def read_rows(root: Path) -> tuple[Path, list[dict[str, Any]]]:
             raise DataError(f"{parquet}: not a readable parquet file ({e}); re-download it") from e
     if jsonl.exists():
         rows = []
-        for n, line in enumerate(jsonl.read_text().splitlines(), start=1):
+        for n, line in enumerate(jsonl.read_text(encoding="utf-8").split("\n"), start=1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))

@@ -1,17 +1,13 @@
-"""`vpbench reproduce tableN`: the paper's tables from vpbench runs (plan, run what is missing, render)."""
+"""`vpbench reproduce`: the paper's tables from vpbench runs (plan, run what is missing, render)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from vpbench.commands._base import command, positive_int
+
 ORDER = 60
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
 
 
 def _reproduce(ns: argparse.Namespace) -> int:
@@ -23,9 +19,9 @@ def _reproduce(ns: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="rebuild a paper table (table1..table6) from vpbench runs",
-                       description="Plan, run what is missing (evaluations; for table5/6 the ablation "
-                                   "trainings), and render the table beside the paper's numbers.")
+    p = command(sub, "reproduce", _reproduce, help="rebuild a paper table (table1..table6) from vpbench runs",
+                description="Plan, run what is missing (evaluations; for table5/6 the ablation trainings), "
+                            "and render the table beside the paper's numbers (CSV, Markdown, LaTeX, PNG).")
     p.add_argument("table", help="table1 .. table6")
     p.add_argument("--plan", action="store_true", help="list existing and missing runs with their commands; run nothing")
     p.add_argument("--scale", choices=["tiny", "paper"],
@@ -33,6 +29,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(tiny when no --config); paper scale prints its multi-GPU commands without GPUs")
     p.add_argument("--config", help="models config (tables 1-4) or ablation grid (tables 5-6) YAML")
     p.add_argument("--runs", help="runs root (default runs/reproduce/<scale>)")
-    p.add_argument("--seeds", type=_positive_int, help="train each variant N times; report mean ± spread")
+    p.add_argument("--seeds", type=positive_int, help="train each variant N times; report mean ± spread")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the paired Δ CIs")
-    p.set_defaults(fn=_reproduce, _leaf=p)

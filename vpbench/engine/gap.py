@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from vpbench.errors import DataError
+from vpbench.errors import ConfigError, DataError
 from vpbench.hashing import stable_hash
 from vpbench.metrics.aggregate import ci_method
 from vpbench.task import StatsOptions
@@ -32,6 +32,17 @@ class GapOptions:
     min_prominence: float = 0.0
     max_key_ratio: float = 1.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        from vpbench.config import suggest
+        from vpbench.keyframes.scorers import scorer_names
+
+        if self.scorer not in scorer_names():
+            raise ConfigError(f"gap.scorer {self.scorer!r} is unknown{suggest(self.scorer, scorer_names())}; "
+                              f"known: {', '.join(scorer_names())}")
+        if self.min_prominence < 0 or not 0 < self.max_key_ratio <= 1:
+            raise ConfigError(f"gap: need min_prominence >= 0 and 0 < max_key_ratio <= 1, got "
+                              f"{self.min_prominence}, {self.max_key_ratio}")
 
     def fingerprint(self) -> str:
         return stable_hash(self)

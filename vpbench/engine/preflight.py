@@ -58,11 +58,6 @@ def check_media(task: Task, samples: Sequence[Sample], data_root: Path, workers:
     return PreflightReport(len(samples), problems)
 
 
-def check_replay(samples: Sequence[Sample], task: str, has) -> PreflightReport:
-    problems = {s.id: "no response in the replay file" for s in samples if not has(task, s.id)}
-    return PreflightReport(len(samples), problems)
-
-
 def fail_message(task: str, report: PreflightReport, fix: str) -> str:
     items = list(report.problems.items())
     lines = [f"{task}: preflight failed for {len(items)} of {report.n_samples} samples:"]
@@ -80,3 +75,29 @@ def enforce(task: str, report: PreflightReport, allow_missing: bool, fix: str) -
     if not allow_missing:
         raise MissingMedia(fail_message(task, report, fix))
     return set(report.problems)
+
+
+def media_fix(task: Task, report: PreflightReport, data_root: Path) -> str:
+    """One "Fix:" line per kind of problem found (missing, undecodable, too short for the protocol)."""
+    kinds = {_kind(p) for p in report.problems.values()}
+    fixes = []
+    if "missing" in kinds:
+        fixes.append(f"Fix (missing): place the videos under {Path(data_root) / task.video_dir} as the task README "
+                     f"says (tasks/{task.name}/README.md), or check --data-root.")
+    if "corrupt" in kinds:
+        fixes.append("Fix (does not decode): the file is there but broken or truncated; download it again "
+                     "(or re-encode it, e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`).")
+    if "short" in kinds:
+        fixes.append(f"Fix (too short): the clip has fewer frames than the protocol samples; check the clip's "
+                     f"start/end in the annotation, or lower the frame count (--set {task.name}.protocol.nframes=N "
+                     f"or protocol.min_frames=N).")
+    return "\n".join(fixes)
+
+
+def _kind(problem: str) -> str:
+    """"missing", "short" or "corrupt" for a problem line ``<path>: <problem>``."""
+    if ": too short" in problem:
+        return "short"
+    if problem.endswith((": missing", ": missing folder")):
+        return "missing"
+    return "corrupt"

@@ -14,12 +14,13 @@ def bars_enabled() -> bool:
 
 
 class Phase:
-    def __init__(self, name: str, total: int) -> None:
+    def __init__(self, name: str, total: int, enabled: bool = True) -> None:
         self.name, self.total, self.done = name, total, 0
+        self.enabled = enabled  # False: no bar, no log lines (data-parallel ranks other than 0)
         self._bar = None
         self._last_log = time.monotonic()
         self._start = time.monotonic()
-        if bars_enabled():
+        if enabled and bars_enabled():
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=name, unit="sample", leave=False)
@@ -28,7 +29,7 @@ class Phase:
         self.done += n
         if self._bar is not None:
             self._bar.update(n)
-        elif time.monotonic() - self._last_log > 30 and self.total:
+        elif self.enabled and time.monotonic() - self._last_log > 30 and self.total:
             self._last_log = time.monotonic()
             print(f"[vpbench] {self.name}: {self.done}/{self.total}", file=sys.stderr, flush=True)
 
@@ -38,8 +39,8 @@ class Phase:
 
 
 @contextmanager
-def phase(name: str, total: int) -> Iterator[Phase]:
-    p = Phase(name, total)
+def phase(name: str, total: int, enabled: bool = True) -> Iterator[Phase]:
+    p = Phase(name, total, enabled)
     try:
         yield p
     finally:

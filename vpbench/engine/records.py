@@ -1,6 +1,10 @@
-"""``records.jsonl``: one JSON line per finished sample, appended and flushed as it finishes.
+"""``records.jsonl``: one JSON line per finished sample, appended as its batch finishes.
 
-The file is the source of truth for every number. A run killed mid-write leaves at most one
+The file is the source of truth for every number. Writes are group-committed
+(:class:`RecordWriter`): each finished batch goes to the file in one ``write`` and is flushed to
+the operating system at once, so a killed process loses at most the batch still being generated;
+``fsync`` runs at most once per ``fsync_interval_s`` (and on close), so a machine crash or power
+loss loses at most that many seconds of records. A run killed mid-write leaves at most one
 partial last line; loading drops it (and reports it) so that the sample is simply done again.
 """
 
@@ -9,16 +13,33 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from pathlib import Path
-from typing import Iterable
+from types import TracebackType
+from typing import IO, Iterable, Mapping
 
 from vpbench.errors import DataError
+from vpbench.hashing import safe_dumps
 from vpbench.types import Record
 
 
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
+
+
+def _json_default(obj: object) -> object:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
 def record_to_json(record: Record) -> str:
-    d = dataclasses.asdict(record)
-    return json.dumps(d, ensure_ascii=False, sort_keys=True)
+    """One JSON line (no newline), keys sorted, lone surrogates escaped (``safe_dumps``). Fields
+    are read shallowly (``dataclasses.asdict`` deep-copies every value first, which cost more than
+    the encoding); the bytes are the same."""
+    d = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    return safe_dumps(d, sort_keys=True, default=_json_default)
 
 
 def record_from_dict(d: dict, where: str) -> Record:
@@ -39,8 +60,9 @@ class RecordStore:
         self.path = Path(path)
         self.dropped_partial_line = False
 
-    def load(self) -> dict[str, Record]:
-        """Records by sample id (the last one wins). A torn final line is dropped and truncated."""
+    def load(self, *, repair: bool = True) -> dict[str, Record]:
+        """Records by sample id (the last one wins). A torn final line is dropped and truncated
+        (``repair=False``: dropped only — for another process's file, which only it may change)."""
         if not self.path.exists():
             return {}
         out: dict[str, Record] = {}
@@ -56,23 +78,26 @@ class RecordStore:
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 if i == len(lines) - 1 or all(not rest.strip() for rest in lines[i + 1:]):
                     self.dropped_partial_line = True
-                    with open(self.path, "r+b") as f:
-                        f.truncate(good_bytes)
+                    if repair:
+                        with open(self.path, "r+b") as f:
+                            f.truncate(good_bytes)
                     break
                 raise DataError(f"{self.path}:{i + 1}: corrupt record line ({e}); fix or delete the line") from e
             out[rec.sample_id] = rec
             good_bytes += len(line) + 1
-        if raw and not raw.endswith(b"\n") and not self.dropped_partial_line:
+        if repair and raw and not raw.endswith(b"\n") and not self.dropped_partial_line:
             with open(self.path, "ab") as f:  # a complete last record lacking its newline: end it
                 f.write(b"\n")
         return out
 
     def append(self, record: Record) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(record_to_json(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Append one record and fsync it (one-off writes; loops use :meth:`writer`)."""
+        with self.writer(fsync_interval_s=0.0) as w:
+            w.commit([record])
+
+    def writer(self, fsync_interval_s: float = 1.0) -> "RecordWriter":
+        """A group-committing appender to this file (a context manager)."""
+        return RecordWriter(self.path, fsync_interval_s)
 
     def rewrite(self, records: Iterable[Record]) -> None:
         """Atomically replace the file (used by ``vpbench score`` after re-parsing)."""
@@ -81,3 +106,64 @@ class RecordStore:
             for r in records:
                 f.write(record_to_json(r) + "\n")
         os.replace(tmp, self.path)
+
+
+class RecordWriter:
+    """Append-only group commit of records to one JSONL file.
+
+    ``commit(batch)`` writes the whole batch with one ``write`` and flushes it to the OS: after it
+    returns, the batch survives a kill of this process. ``fsync`` runs when ``fsync_interval_s``
+    has passed since the last one (every commit when 0) and on ``close``, bounding what an OS crash
+    can lose to that interval. Lines are complete JSON objects, so a kill during ``write`` leaves
+    at most one torn last line, which :meth:`RecordStore.load` drops.
+    """
+
+    def __init__(self, path: Path, fsync_interval_s: float = 1.0) -> None:
+        if fsync_interval_s < 0:
+            raise ValueError(f"fsync_interval_s must be >= 0, got {fsync_interval_s}")
+        self.path = Path(path)
+        self.fsync_interval_s = float(fsync_interval_s)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[bytes] | None = open(self.path, "ab")
+        self._last_sync = time.monotonic()
+        self._unsynced = False
+        self.n_written = 0
+        self.n_fsyncs = 0
+
+    def commit(self, records: Iterable[Record]) -> None:
+        """Write ``records`` as one batch and flush it to the OS (fsync per the interval)."""
+        if self._file is None:
+            raise ValueError(f"{self.path}: record writer is closed")
+        lines = [record_to_json(r) + "\n" for r in records]
+        if not lines:
+            return
+        self._file.write("".join(lines).encode("utf-8"))
+        self._file.flush()
+        self.n_written += len(lines)
+        self._unsynced = True
+        if time.monotonic() - self._last_sync >= self.fsync_interval_s:
+            self.sync()
+
+    def sync(self) -> None:
+        """fsync what was committed so far."""
+        if self._file is not None and self._unsynced:
+            os.fsync(self._file.fileno())
+            self.n_fsyncs += 1
+            self._unsynced = False
+        self._last_sync = time.monotonic()
+
+    def close(self) -> None:
+        if self._file is None:
+            return
+        try:
+            self.sync()
+        finally:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

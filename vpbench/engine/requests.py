@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vpbench.errors import ConfigError
 from vpbench.hashing import stable_hash
 from vpbench.protocol import Protocol
 from vpbench.task import Task
@@ -9,7 +10,12 @@ from vpbench.types import Request, Sample
 
 
 def build_request(task: Task, sample: Sample, protocol: Protocol) -> Request:
-    messages = task.build_messages(sample, protocol)
+    try:
+        messages = task.build_messages(sample, protocol)
+    except (KeyError, IndexError) as e:  # str.format on a template naming a field the task does not fill
+        raise ConfigError(
+            f"{task.name}: protocol.prompt_template names the unknown field {{{str(e).strip(chr(39))}}}; "
+            f"Fix: use only the fields tasks/{task.name}/README.md documents (e.g. {{question}})") from e
     has_video = any(p.kind == "video" for m in messages for p in m.parts)
     video = sample.video if has_video else None
     if has_video and video is None:
@@ -38,6 +44,8 @@ def build_request(task: Task, sample: Sample, protocol: Protocol) -> Request:
 
 
 def sample_set_hash(samples: list[Sample]) -> str:
-    """Identity of the evaluated sample set: ids, answers and videos (order-independent)."""
-    rows = sorted((s.id, s.answer, s.video.path if s.video else None, s.question) for s in samples)
+    """Identity of the evaluated sample set: ids, answers, options, meta and videos (order-independent):
+    correcting an answer in the annotation changes it."""
+    rows = sorted((s.id, s.answer, s.video.path if s.video else None, s.question, s.options,
+                   stable_hash(dict(s.meta))) for s in samples)
     return stable_hash(rows)

@@ -1,8 +1,10 @@
-"""The evaluation loop: preflight → requests → cache → batched generation → records → scores.
+"""The evaluation loop: plan (preflight → requests → what is done → this rank's share) → execute
+(cache → batched generation → records) → finalize (merge rank files) → summarize (scores).
 
-Every finished sample is appended to ``<out>/<task>/records.jsonl`` at once; re-running into the
-same output dir resumes (done samples are never generated again). ``<task>/result.json`` and the
-run-level ``results.json`` are written as each task finishes.
+Every finished sample is appended to ``<out>/<task>/records.jsonl`` (``records.rank<k>.jsonl`` on a
+data-parallel run, see ``engine/shard.py``) at once; re-running into the same output dir resumes at
+any world size (done samples are never generated again). ``<task>/result.json`` and the run-level
+``results.json`` are written as each task finishes.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from vpbench.engine.gap import Transform
 from vpbench.engine.progress import phase
 from vpbench.engine.records import RecordStore
 from vpbench.engine.requests import build_request, sample_set_hash
-from vpbench.errors import MissingMedia, RunDirMismatch
+from vpbench.engine.shard import SINGLE, DistContext, rank_files
+from vpbench.errors import ConfigError, MetricUnavailable, MissingMedia, RunDirMismatch
 from vpbench.hashing import stable_hash
 from vpbench.models.base import Backend, Prepared
 from vpbench.protocol import Protocol
 from vpbench.task import Parser, StatsOptions, Task
 from vpbench.types import Frames, Record, Request, Response, Sample, TaskResult
+from vpbench.validation import load_task_samples
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,10 @@ class TaskRunOptions:
     protocol_overrides: Mapping[str, Any] = field(default_factory=dict)
     parser: str | None = None
     preset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise ConfigError(f"limit must be a positive integer, got {self.limit!r}")
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,23 @@ def rescore_record(task: Task, parser: Parser, record: Record) -> Record:
     return dataclasses.replace(record, parsed=parsed, parser=parser.tag, scores=scores)
 
 
+def refresh_record(task: Task, parser: Parser, record: Record, sample: Sample | None) -> Record:
+    """``record`` re-parsed/re-scored when its parser or the sample's annotation (answer, options,
+    meta, groups, cluster) changed since it was written; the same object when nothing changed."""
+    stale = sample is not None and _annotation_key(record) != _annotation_key(sample)
+    if not stale and record.parser == parser.tag:
+        return record
+    if stale:
+        assert sample is not None
+        record = dataclasses.replace(record, answer=sample.answer, options=sample.options, meta=dict(sample.meta),
+                                     groups=dict(sample.groups), cluster=sample.cluster)
+    return rescore_record(task, parser, record)
+
+
+def _annotation_key(x: Record | Sample) -> str:
+    return stable_hash((x.answer, tuple(x.options), dict(x.meta), dict(x.groups), x.cluster))
+
+
 def make_record(task: Task, sample: Sample, request: Request, response: Response, parser: Parser,
                 frames: Frames | None, timing: Mapping[str, float], variant: str = "full",
                 key_frames: tuple[int, ...] = ()) -> Record:
@@ -90,7 +115,8 @@ def make_record(task: Task, sample: Sample, request: Request, response: Response
         sample_id=sample.id, task=task.name, cluster=sample.cluster, groups=dict(sample.groups),
         answer=sample.answer, options=sample.options, meta=dict(sample.meta),
         request_fingerprint=request.fingerprint, protocol_fingerprint=request.protocol_fingerprint,
-        frame_timestamps_s=tuple(round(t, 4) for t in frames.timestamps_s) if frames else (),
+        frame_timestamps_s=(tuple(round(t, 4) for t in frames.timestamps_s) if frames
+                            else tuple(response.frame_timestamps_s or ())),
         response=response.text, parsed=parsed, parser=parser.tag, scores=scores,
         timing=dict(timing), error=response.error, variant=variant, key_frames=key_frames,
     )
@@ -111,115 +137,230 @@ def _media_identity(task: Task, data_root: Path, request: Request) -> str:
 def _preflight(task: Task, samples: list[Sample], backend: Backend, opts: TaskRunOptions,
                protocol: Protocol) -> dict[str, str]:
     excluded: dict[str, str] = {}
-    if hasattr(backend, "has"):  # replay: every sample needs a response, no videos needed
-        rep = pf.check_replay(samples, task.name, backend.has)  # type: ignore[attr-defined]
-        excluded.update({k: rep.problems[k] for k in pf.enforce(
-            task.name, rep, opts.allow_missing, "Fix: add the missing sample ids to the replay file.")})
+    own = backend.check_samples(task.name, samples)  # e.g. replay: every sample needs a response
+    if own:
+        rep = pf.PreflightReport(len(samples), dict(own))
+        excluded.update({k: rep.problems[k] for k in pf.enforce(task.name, rep, opts.allow_missing, backend.fix)})
     if backend.needs_frames and task.requires_video:
         rep = pf.check_media(task, [s for s in samples if s.id not in excluded], opts.data_root, protocol=protocol)
-        fix = (f"Fix: place the videos under {Path(opts.data_root) / task.video_dir} as the task README "
-               f"says (tasks/{task.name}/README.md), or check --data-root.")
+        fix = pf.media_fix(task, rep, opts.data_root)
         excluded.update({k: rep.problems[k] for k in pf.enforce(task.name, rep, opts.allow_missing, fix)})
     return excluded
 
 
-def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, *, stats: StatsOptions,
-             cache: ResponseCache | None, model_fp: str, variant: str = "full",
-             transform: Transform | None = None, variant_fingerprint: str = "") -> TaskOutcome:
-    """Evaluate one task. ``variant``/``transform`` run a frame-transformed pass (the
-    perception gap's key-absent videos) into its own record file and cache keys."""
-    if variant != "full" and (transform is None or not backend.needs_frames):
-        raise ValueError(f"variant '{variant}' needs a frame transform and a backend that sees frames")
+@dataclass(frozen=True)
+class Checked:
+    """A task checked before any generation (``--tasks all`` checks every task first): protocol,
+    parser, validated samples, preflight exclusions and one request per sample (a bad prompt
+    template fails here)."""
+
+    protocol: Protocol
+    parser: Parser
+    n_total: int
+    samples: tuple[Sample, ...]
+    excluded: Mapping[str, str]
+    requests: Mapping[str, Request]
+
+
+def check_task(task: Task, backend: Backend, opts: TaskRunOptions) -> Checked:
     protocol = task.resolve_protocol(opts.preset, opts.protocol_overrides)
     parser = task.parser(opts.parser)
-    all_samples = task.load_samples(Path(opts.data_root))
+    check_requirements(task)
+    all_samples = load_task_samples(task, Path(opts.data_root))
     samples = all_samples[: opts.limit] if opts.limit else list(all_samples)
     excluded = _preflight(task, samples, backend, opts, protocol)
     samples = [s for s in samples if s.id not in excluded]
-
-    name = "records.jsonl" if variant == "full" else f"records.{variant}.jsonl"
-    store = RecordStore(out_dir / task.name / name)
-    done = store.load()
     requests = {s.id: build_request(task, s, protocol) for s in samples}
+    return Checked(protocol, parser, len(all_samples), tuple(samples), excluded, requests)
+
+
+def check_requirements(task: Task) -> None:
+    """The Python modules the task's scorer imports are installed (else exit 2 before generating)."""
+    import importlib.util
+
+    for module, hint in task.requires.items():
+        if importlib.util.find_spec(module) is None:
+            raise MetricUnavailable(f"{task.name}: scoring needs the Python module '{module}', which is not "
+                                    f"installed; Fix: {hint}")
+
+
+@dataclass
+class TaskPlan:
+    """What one process will do for a task: the evaluated samples, their requests, what earlier runs
+    (at any world size) finished, and this rank's share of the rest."""
+
+    task: Task
+    protocol: Protocol
+    parser: Parser
+    n_total: int
+    samples: list[Sample]
+    excluded: dict[str, str]
+    requests: dict[str, Request]
+    base: str  # record file name of this variant, e.g. records.jsonl
+    store: RecordStore  # this rank's record file
+    n_pending: int  # samples still to generate, all ranks together
+    todo: list[Sample]  # this rank's share of them
+    variant: str = "full"
+
+
+def plan_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, *, variant: str = "full",
+              variant_fingerprint: str = "", dist: DistContext = SINGLE, checked: Checked | None = None) -> TaskPlan:
+    """Preflight (unless ``checked`` already did), read every record file of the task and pick this
+    rank's samples."""
+    c = checked or check_task(task, backend, opts)
+    protocol, parser, samples, excluded = c.protocol, c.parser, list(c.samples), dict(c.excluded)
+    base = "records.jsonl" if variant == "full" else f"records.{variant}.jsonl"
+    store = RecordStore(out_dir / task.name / dist.record_file(base))
+    done = _load_all(out_dir / task.name, base, store)
+    requests = dict(c.requests)
     if variant != "full":
         requests = {sid: dataclasses.replace(r, fingerprint=stable_hash(
             (r.fingerprint, variant, variant_fingerprint), length=32)) for sid, r in requests.items()}
     stale = [sid for sid, r in done.items() if sid in requests and r.request_fingerprint != requests[sid].fingerprint]
     if stale:
         raise RunDirMismatch(
-            f"{store.path}: {len(stale)} records were made under a different prompt/protocol "
-            f"(e.g. {stale[0]}); write to a new --output dir, or delete {store.path} to start over")
-    if store.dropped_partial_line:
-        print(f"vpbench: {store.path}: dropped a torn last line (a run was killed mid-write); "
-              f"that sample is generated again", file=sys.stderr)
-    # a parser change re-parses finished records; failed requests (OOM, decode errors) are retried
-    if any(r.parser != parser.tag for r in done.values()):
-        done = {sid: (r if r.parser == parser.tag else rescore_record(task, parser, r)) for sid, r in done.items()}
-        store.rewrite(done.values())
-    todo = [s for s in samples if s.id not in done or done[s.id].error is not None]
+            f"{out_dir / task.name / base}: {len(stale)} records were made under a different prompt/protocol "
+            f"(e.g. {stale[0]}); write to a new --output dir, or delete {out_dir / task.name}/records* to start over")
+    # failed requests (OOM, decode errors) are retried
+    pending = [s for s in samples if s.id not in done or done[s.id].error is not None]
+    return TaskPlan(task, protocol, parser, c.n_total, samples, excluded, requests, base, store,
+                    len(pending), [s for s in pending if dist.owns(s.id)], variant)
+
+
+def _load_all(task_dir: Path, base: str, own: RecordStore) -> dict[str, Record]:
+    """Records of every file of this variant (``records.jsonl`` and any ``records.rank<k>.jsonl``).
+    Across files a finished record is never replaced by a failed one; within a file the last wins."""
+    merged: dict[str, Record] = {}
+    for path in [task_dir / base, *rank_files(task_dir, base)]:
+        if not path.exists():
+            continue
+        store = own if path == own.path else RecordStore(path)
+        for sid, rec in store.load(repair=store is own).items():
+            if sid not in merged or rec.error is None or merged[sid].error is not None:
+                merged[sid] = rec
+        if store is own and store.dropped_partial_line:
+            print(f"vpbench: {store.path}: dropped a torn last line (a run was killed mid-write); that sample is "
+                  f"done again (served from the response cache when it holds the response)", file=sys.stderr)
+    return merged
+
+
+def execute(plan: TaskPlan, backend: Backend, opts: TaskRunOptions, *, cache: ResponseCache | None,
+            model_fp: str, transform: Transform | None = None, show_progress: bool = True) -> int:
+    """Generate this rank's pending samples in batches, appending each record as it finishes.
+    Returns the number of samples sent to the backend (cache hits excluded)."""
     load_frames = _frame_loader(opts.frame_cache_dir) if backend.needs_frames else None
     n_generated = 0
-    with phase(f"{task.name}: generate", len(todo)) as bar:
-        for start in range(0, len(todo), max(1, backend.batch_size)):
-            chunk = todo[start: start + max(1, backend.batch_size)]
-            responses: dict[str, Response] = {}
-            misses: list[Prepared] = []
-            frames_by_id: dict[str, Frames | None] = {}
-            keys_by_id: dict[str, tuple[int, ...]] = {}
-            media: dict[str, str] = {}
-            decode_s: dict[str, float] = {}
-            for s in chunk:
-                req = requests[s.id]
-                media[s.id] = _media_identity(task, opts.data_root, req) if backend.needs_frames else ""
-                hit = cache.get(model_fp, req, media[s.id]) if cache else None
-                if hit is not None and transform is None:
-                    responses[s.id] = hit
-                    frames_by_id[s.id] = None
-                    continue
-                frames = None
-                t0 = time.perf_counter()
-                if load_frames is not None and req.video is not None:
-                    try:
-                        frames = load_frames(task.video_path(opts.data_root, req.video.path), protocol,
-                                             req.video.start_s, req.video.end_s,
-                                             frames_fps=req.video.frames_fps)
-                        if transform is not None:
-                            frames, keys_by_id[s.id] = transform(s, frames)
-                    except MissingMedia as e:
-                        responses[s.id] = Response(s.id, "", error=f"video decode failed: {e}")
-                decode_s[s.id] = time.perf_counter() - t0
-                frames_by_id[s.id] = frames
-                if hit is not None:
-                    responses[s.id] = hit
-                if s.id not in responses:
-                    misses.append(Prepared(req, frames))
-            if misses:
-                t0 = time.perf_counter()
-                out = backend.generate(misses)
-                gen_s = (time.perf_counter() - t0) / len(misses)
-                for p, resp in zip(misses, out, strict=True):
-                    if resp.latency_s is None:
-                        resp = dataclasses.replace(resp, latency_s=gen_s)
-                    responses[p.request.sample_id] = resp
-                    if cache:
-                        cache.put(model_fp, p.request, resp, media[p.request.sample_id])
-                n_generated += len(misses)
-            for s in chunk:
-                resp = responses[s.id]
-                timing = {"decode_s": round(decode_s.get(s.id, 0.0), 4),
-                          "generate_s": round(resp.latency_s or 0.0, 4)}
-                rec = make_record(task, s, requests[s.id], resp, parser, frames_by_id.get(s.id), timing,
-                                  variant, keys_by_id.get(s.id, ()))
-                store.append(rec)
-                done[s.id] = rec
-                bar.update()
+    size = max(1, backend.batch_size)
+    with phase(f"{plan.task.name}: generate", len(plan.todo), enabled=show_progress) as bar, \
+            plan.store.writer() as writer:
+        for start in range(0, len(plan.todo), size):
+            records, n = _run_batch(plan, plan.todo[start: start + size], backend, opts, cache, model_fp,
+                                    load_frames, transform)
+            n_generated += n
+            writer.commit(records)  # group commit: a kill from here on cannot lose this batch
+            bar.update(len(records))
+    return n_generated
 
-    records = [done[s.id] for s in samples]
-    result = summarize(task, records, protocol, stats, n_total=len(all_samples),
-                       sample_set=sample_set_hash(samples), partial=bool(opts.limit) or bool(excluded),
-                       excluded=len(excluded))
-    return TaskOutcome(result, protocol, parser, excluded, n_generated, len(samples) - len(todo), result.notes,
-                       tuple(records))
+
+def _run_batch(plan: TaskPlan, chunk: list[Sample], backend: Backend, opts: TaskRunOptions,
+               cache: ResponseCache | None, model_fp: str, load_frames: FrameLoader | None,
+               transform: Transform | None) -> tuple[list[Record], int]:
+    task, protocol = plan.task, plan.protocol
+    responses: dict[str, Response] = {}
+    misses: list[Prepared] = []
+    frames_by_id: dict[str, Frames | None] = {}
+    keys_by_id: dict[str, tuple[int, ...]] = {}
+    media: dict[str, str] = {}
+    decode_s: dict[str, float] = {}
+    for s in chunk:
+        req = plan.requests[s.id]
+        media[s.id] = _media_identity(task, opts.data_root, req) if backend.needs_frames else ""
+        hit = cache.get(model_fp, req, media[s.id]) if cache else None
+        if hit is not None and transform is None and (
+                hit.frame_timestamps_s is not None or load_frames is None or req.video is None):
+            responses[s.id] = hit
+            frames_by_id[s.id] = None
+            continue
+        frames = None
+        t0 = time.perf_counter()
+        if load_frames is not None and req.video is not None:
+            try:
+                frames = load_frames(task.video_path(opts.data_root, req.video.path), protocol,
+                                     req.video.start_s, req.video.end_s, frames_fps=req.video.frames_fps)
+                if transform is not None:
+                    frames, keys_by_id[s.id] = transform(s, frames)
+            except MissingMedia as e:
+                responses[s.id] = Response(s.id, "", error=f"video decode failed: {e}")
+        decode_s[s.id] = time.perf_counter() - t0
+        frames_by_id[s.id] = frames
+        if hit is not None:
+            responses[s.id] = hit
+        if s.id not in responses:
+            misses.append(Prepared(req, frames, task.video_path(opts.data_root, req.video.path) if req.video else None))
+    if misses:
+        t0 = time.perf_counter()
+        out = backend.generate(misses)
+        gen_s = (time.perf_counter() - t0) / len(misses)
+        for p, resp in zip(misses, out, strict=True):
+            if resp.latency_s is None:
+                resp = dataclasses.replace(resp, latency_s=gen_s)
+            responses[p.request.sample_id] = resp
+            if cache:
+                cache.put(model_fp, p.request, resp, media[p.request.sample_id], frames=p.frames)
+    records = []
+    for s in chunk:
+        resp = responses[s.id]
+        timing = {"decode_s": round(decode_s.get(s.id, 0.0), 4), "generate_s": round(resp.latency_s or 0.0, 4)}
+        records.append(make_record(task, s, plan.requests[s.id], resp, plan.parser, frames_by_id.get(s.id), timing,
+                                   plan.variant, keys_by_id.get(s.id, ())))
+    return records, len(misses)
+
+
+def finalize(plan: TaskPlan, out_dir: Path, dist: DistContext = SINGLE) -> dict[str, Record]:
+    """After every rank finished: rank 0 merges all record files of the task into the main file
+    (re-parsing records made under another parser), removes the rank files; every rank then reads
+    the merged records."""
+    task_dir = out_dir / plan.task.name
+    main = RecordStore(task_dir / plan.base)
+    dist.barrier()
+    if dist.is_main:
+        parts = rank_files(task_dir, plan.base)
+        merged = _load_all(task_dir, plan.base, main)
+        # a parser change re-parses finished records, a corrected annotation (answer, options, meta)
+        # re-scores them against the current sample
+        current = {s.id: s for s in plan.samples}
+        refreshed = {sid: refresh_record(plan.task, plan.parser, r, current.get(sid)) for sid, r in merged.items()}
+        if parts or any(refreshed[sid] is not r for sid, r in merged.items()):
+            merged = refreshed
+            order = {s.id: i for i, s in enumerate(plan.samples)}
+            main.rewrite(sorted(merged.values(), key=lambda r: order.get(r.sample_id, len(order))))
+            for p in parts:
+                p.unlink()
+    dist.barrier()
+    return RecordStore(task_dir / plan.base).load(repair=False) if dist.distributed or not dist.is_main else merged
+
+
+def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, *, stats: StatsOptions,
+             cache: ResponseCache | None, model_fp: str, variant: str = "full",
+             transform: Transform | None = None, variant_fingerprint: str = "",
+             dist: DistContext = SINGLE, checked: Checked | None = None) -> TaskOutcome:
+    """Evaluate one task: plan → execute this rank's batches → merge (rank 0) → summarize.
+    ``variant``/``transform`` run a frame-transformed pass (the perception gap's key-absent videos)
+    into its own record files and cache keys."""
+    if variant != "full" and (transform is None or not backend.needs_frames):
+        raise ValueError(f"variant '{variant}' needs a frame transform and a backend that sees frames")
+    plan = plan_task(task, backend, opts, out_dir, variant=variant, variant_fingerprint=variant_fingerprint,
+                     dist=dist, checked=checked)
+    n_generated = execute(plan, backend, opts, cache=cache, model_fp=model_fp, transform=transform,
+                          show_progress=dist.is_main)
+    done = finalize(plan, out_dir, dist)
+    n_generated = dist.sum(n_generated)
+    records = [done[s.id] for s in plan.samples]
+    result = summarize(task, records, plan.protocol, stats, n_total=plan.n_total,
+                       sample_set=sample_set_hash(plan.samples), partial=bool(opts.limit) or bool(plan.excluded),
+                       excluded=len(plan.excluded))
+    return TaskOutcome(result, plan.protocol, plan.parser, plan.excluded, n_generated,
+                       len(plan.samples) - plan.n_pending, result.notes, tuple(records))
 
 
 def summarize(task: Task, records: Sequence[Record], protocol: Protocol, stats: StatsOptions, *,

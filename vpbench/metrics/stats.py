@@ -120,11 +120,18 @@ def _draws(index: ClusterIndex, n_boot: int, seed: int):
 
 
 def _ratio_bootstrap(index: ClusterIndex, cluster_sums: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """Resampled means [n_boot]: sum of drawn cluster sums / number of drawn items."""
+    """Resampled means [n_boot]: sum of drawn cluster sums / number of drawn items.
+
+    Vectorised in blocks of resamples: one ``rng.integers(0, K, size=(rows, K))`` call yields the
+    same stream as ``rows`` successive ``size=K`` calls, so the resamples are the module's scheme."""
     counts = index.counts.astype(np.float64)
+    k = index.n_clusters
+    rng = np.random.default_rng(seed)
     out = np.empty(int(n_boot), dtype=np.float64)
-    for b, d in enumerate(_draws(index, n_boot, seed)):
-        out[b] = cluster_sums[d].sum() / counts[d].sum()
+    rows = max(1, (1 << 20) // max(1, k))  # ≤ ~8 MB of drawn indices per block
+    for start in range(0, int(n_boot), rows):
+        d = rng.integers(0, k, size=(min(rows, int(n_boot) - start), k))
+        out[start: start + d.shape[0]] = cluster_sums[d].sum(axis=1) / counts[d].sum(axis=1)
     return out
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
 
-from vpbench.types import Frames, Request, Response
+from vpbench.types import Frames, Request, Response, Sample
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class Prepared:
 
     request: Request
     frames: Frames | None
+    video_path: Path | None = None  # the shown video on disk (for backends that read the file themselves)
 
 
 class Backend(Protocol):
@@ -25,6 +27,9 @@ class Backend(Protocol):
     ``describe()``: plain values for the run manifest (path, weights hash, dtype, versions).
     ``generate(batch)``: one ``Response`` per ``Prepared``, in order. A per-sample failure is a
     ``Response`` with ``error`` set, not an exception.
+    ``check_samples(task, samples)``: preflight problems the backend itself can see before anything
+    is generated (``replay``: samples without a response), as {sample id: problem}; ``fix`` is the
+    sentence the error ends with. ``BackendBase`` gives the defaults.
     """
 
     name: str
@@ -36,3 +41,17 @@ class Backend(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     def generate(self, batch: Sequence[Prepared]) -> list[Response]: ...
+
+    def check_samples(self, task: str, samples: Sequence[Sample]) -> Mapping[str, str]: ...
+
+    fix: str
+
+
+class BackendBase:
+    """Defaults for the optional parts of ``Backend``: no backend-side preflight problems."""
+
+    needs_frames: bool = True
+    fix: str = ""
+
+    def check_samples(self, task: str, samples: Sequence[Sample]) -> Mapping[str, str]:
+        return {}

@@ -12,7 +12,7 @@ import random
 from typing import Any, Sequence
 
 from vpbench.errors import ConfigError
-from vpbench.models.base import Prepared
+from vpbench.models.base import BackendBase, Prepared
 from vpbench.types import Response
 
 NO_OPTION_TEXT = "A vehicle moves along the road."
@@ -29,7 +29,7 @@ def option_label(option: str, index: int) -> str:
     return chr(ord("A") + index)
 
 
-class DummyBackend:
+class DummyBackend(BackendBase):
     name = "dummy"
 
     def __init__(self, kind: str, seed: int = 0, batch_size: int = 64, needs_frames: bool = False) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from vpbench.errors import ConfigError, VpbenchError
 from vpbench.hashing import file_sha256, stable_hash
-from vpbench.models.base import Prepared
+from vpbench.models.base import BackendBase, Prepared
 from vpbench.models.qwen_inputs import (
     VisionPreproc,
     build_prompt,
@@ -109,12 +109,23 @@ def _resolve_device(device: str) -> str:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu" or device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+    if device == "cpu":
+        return device
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: this torch ({torch.__version__}) sees no CUDA device; "
+                              f"Fix: use --device cpu (or auto), or install a CUDA build of torch on a GPU machine")
+        index = int(device[5:]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible; "
+                              f"Fix: pick cuda:0..cuda:{torch.cuda.device_count() - 1}")
         return device
     raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {device!r}")
 
 
-class HFQwenVLBackend:
+class HFQwenVLBackend(BackendBase):
     """transformers backend for the Qwen2.5-VL family (see module docstring).
 
     The model and tokenizer load lazily on the first ``generate`` (or ``load()``), so a fully

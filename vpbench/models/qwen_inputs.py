@@ -80,6 +80,22 @@ class VisionPreproc:
         )
 
 
+def normalize_lut(
+    image_mean: Sequence[float], image_std: Sequence[float], rescale_factor: float
+) -> np.ndarray:
+    """Every value HF's rescale + normalise can produce, per channel: float32 [3, 256].
+
+    ``lut[c, v] = (float32(float64(v) * rescale_factor) - mean[c]) / std[c]`` with the same
+    float64 rescale and float32 normalise as transformers (``image_transforms.rescale`` then
+    ``normalize``). Each output element depends only on its own uint8 input and channel, so
+    looking it up is bit-identical to computing it, without a float64 copy of the frames.
+    """
+    levels = (np.arange(256, dtype=np.float64) * rescale_factor).astype(np.float32)
+    mean = np.asarray(image_mean, dtype=np.float32).reshape(3, 1)
+    std = np.asarray(image_std, dtype=np.float32).reshape(3, 1)
+    return np.ascontiguousarray((levels[None, :] - mean) / std, dtype=np.float32)
+
+
 def patchify_video(
     frames: np.ndarray,
     *,
@@ -95,8 +111,10 @@ def patchify_video(
     frames: [T, H, W, 3] uint8, H and W multiples of ``patch_size * merge_size``.
     Returns ``(pixel_values_videos [N, 3*tps*p*p] float32, video_grid_thw [1, 3] int64)`` with
     grid ``(t, h, w) = (ceil(T/tps), H/p, W/p)`` and ``N = t*h*w``. An odd T is padded by
-    repeating the last frame, as the HF processor does. The arithmetic follows the HF slow
-    processor step by step (float64 rescale, float32 normalise), so values are bit-identical.
+    repeating the last frame, as the HF processor does. Values are the HF slow processor's bit
+    for bit (float64 rescale, float32 normalise), read from a 256-entry table per channel
+    (:func:`normalize_lut`) after the uint8 frames are put in patch order: one float32 output
+    array, no float64 or float32 copy of the frames.
     """
     if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3:
         shape = getattr(frames, "shape", type(frames).__name__)
@@ -112,33 +130,21 @@ def patchify_video(
             f"frame size {height}x{width} is not a multiple of {factor} (patch {patch_size} x merge "
             f"{merge_size}); frames must be resized with smart_resize before patchify"
         )
-    # rescale like transformers.image_transforms.rescale: float64 multiply, then float32
-    x = (frames.astype(np.float64) * rescale_factor).astype(np.float32)
-    mean = np.asarray(image_mean, dtype=np.float32)
-    std = np.asarray(image_std, dtype=np.float32)
-    x = (x - mean) / std  # [T, H, W, C] float32, channels-last as in the HF normalize
-    x = x.transpose(0, 3, 1, 2)  # [T, C, H, W]
-    if n_frames % temporal_patch_size:
-        pad = temporal_patch_size - n_frames % temporal_patch_size
-        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)], axis=0)
-    channels = x.shape[1]
-    grid_t = x.shape[0] // temporal_patch_size
+    grid_t = -(-n_frames // temporal_patch_size)
     grid_h, grid_w = height // patch_size, width // patch_size
-    x = x.reshape(
-        grid_t,
-        temporal_patch_size,
-        channels,
-        grid_h // merge_size,
-        merge_size,
-        patch_size,
-        grid_w // merge_size,
-        merge_size,
-        patch_size,
-    )
-    x = x.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)
-    flat = np.ascontiguousarray(
-        x.reshape(grid_t * grid_h * grid_w, channels * temporal_patch_size * patch_size * patch_size)
-    )
+    if n_frames % temporal_patch_size:  # pad T by repeating the last frame (as HF does after normalising)
+        pad = temporal_patch_size - n_frames % temporal_patch_size
+        frames = np.concatenate([frames, np.repeat(frames[-1:], pad, axis=0)], axis=0)
+    # uint8 [T, H, W, C] -> patch order [gt, gh/m, gw/m, m, m, C, tps, p, p], one cheap uint8 copy
+    u8 = np.ascontiguousarray(frames.reshape(
+        grid_t, temporal_patch_size, grid_h // merge_size, merge_size, patch_size,
+        grid_w // merge_size, merge_size, patch_size, 3,
+    ).transpose(0, 2, 5, 3, 6, 8, 1, 4, 7)).reshape(grid_t * grid_h * grid_w, 3, -1)
+    lut = normalize_lut(image_mean, image_std, rescale_factor)  # [3, 256] float32
+    out = np.empty(u8.shape, dtype=np.float32)  # [N, C, tps*p*p]
+    for c in range(3):
+        out[:, c, :] = lut[c][u8[:, c, :]]
+    flat = out.reshape(grid_t * grid_h * grid_w, 3 * temporal_patch_size * patch_size * patch_size)
     return flat, np.array([[grid_t, grid_h, grid_w]], dtype=np.int64)
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from vpbench.errors import DataError
 from vpbench.hashing import file_sha256
-from vpbench.models.base import Prepared
-from vpbench.types import Response
+from vpbench.models.base import BackendBase, Prepared
+from vpbench.types import Response, Sample
 
 
 def write_replay(path: Path, task: str, responses: Iterable[tuple[str, str]]) -> int:
@@ -28,17 +28,23 @@ def write_replay(path: Path, task: str, responses: Iterable[tuple[str, str]]) ->
     return n
 
 
-class ReplayBackend:
+class ReplayBackend(BackendBase):
     name = "replay"
     needs_frames = False
+    fix = "Fix: add the missing sample ids to the replay file."
 
     def __init__(self, path: Path, batch_size: int = 64) -> None:
         self.path = Path(path)
         self.batch_size = batch_size
-        if not self.path.exists():
-            raise DataError(f"replay file not found: {self.path}")
+        if not self.path.is_file():
+            raise DataError(f"replay file not found: {self.path} (Fix: pass replay:FILE with a JSONL file of "
+                            f'{{"sample_id", "response"}} lines)')
         self._by_task: dict[tuple[str | None, str], str] = {}
-        for lineno, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:  # odd bytes in a response are kept (as surrogate escapes), never a reason to stop
+            text = self.path.read_bytes().decode("utf-8", "surrogateescape")
+        except OSError as e:
+            raise DataError(f"replay file {self.path} cannot be read ({e}); Fix: pass a readable JSONL file") from e
+        for lineno, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             where = f"{self.path}:{lineno}"
@@ -62,6 +68,10 @@ class ReplayBackend:
 
     def has(self, task: str, sample_id: str) -> bool:
         return self.lookup(task, sample_id) is not None
+
+    def check_samples(self, task: str, samples: Sequence[Sample]) -> Mapping[str, str]:
+        """Every sample needs a response (no videos are needed)."""
+        return {s.id: "no response in the replay file" for s in samples if not self.has(task, s.id)}
 
     def fingerprint(self) -> str:
         return "replay-" + file_sha256(self.path)[:16]

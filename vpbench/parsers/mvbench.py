@@ -32,32 +32,10 @@ import re
 import string
 from typing import Any, Mapping, Sequence
 
+from vpbench.parsers.lmms_cli import DEFAULT_REASONING_TAGS, lmms_eval_parser, strip_reasoning_tags  # noqa: F401 (re-exported)
 from vpbench.task import Parser
 
-DEFAULT_REASONING_TAGS: tuple[tuple[str, str], ...] = (("<think>", "</think>"), ("<analysis>", "</analysis>"))
-"""lmms-eval 0.7.3 ``--reasoning_tags`` default (``lmms_eval/__main__.py``)."""
-
 _DEGENERATE = {"", "(", ")"}
-
-
-def strip_reasoning_tags(text: str, tag_pairs: Sequence[tuple[str, str]] = DEFAULT_REASONING_TAGS) -> str:
-    """lmms-eval 0.7.3 ``lmms_eval/api/reasoning.py: strip_reasoning_tags`` (case-sensitive).
-
-    Removes every closed ``start…end`` block; if only the closing tag remains, keeps the text
-    after its last occurrence; always returns the stripped result.
-    """
-    result = text
-    for start_tag, end_tag in tag_pairs:
-        while start_tag in result and end_tag in result:
-            start = result.find(start_tag)
-            end = result.find(end_tag, start)
-            if start != -1 and end != -1:
-                result = result[:start] + result[end + len(end_tag):]
-            else:
-                break
-        if end_tag in result and start_tag not in result:
-            result = result.rsplit(end_tag, 1)[-1]
-    return result.strip()
 
 
 def option_letters(options: Sequence[str], default: int = 5) -> str:
@@ -157,6 +135,5 @@ PARSERS: dict[str, Parser] = {
                               "Ask-Anything check_ans with its quirks (empty output scores correct)"),
     "vlmevalkit": Parser("vlmevalkit", "vlmevalkit-e8e78f0-check_ans", parse_vlmevalkit,
                          "VLMEvalKit check_ans (exact matching, raw prediction)"),
-    "lmms_eval": Parser("lmms_eval", "lmms-eval-0.7.3-mcq_acc", parse_lmms_eval,
-                        "lmms-eval 0.7.3: strip reasoning tags, then mcq_acc process()"),
+    "lmms_eval": lmms_eval_parser(parse_lmms_eval, "mvbench-mcq_acc@0.7.3", "mvbench mcq_acc process()"),
 }

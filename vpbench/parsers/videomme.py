@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from vpbench.parsers.mvbench import strip_reasoning_tags
+from vpbench.parsers.lmms_cli import lmms_eval_parser, strip_reasoning_tags
 from vpbench.task import Parser
 
 OFFICIAL_PREFIXES: tuple[str, ...] = (
@@ -118,6 +118,5 @@ PARSERS: dict[str, Parser] = {
                        "Video-MME official extract_characters_regex (= lmms-eval before 2026-04-11)"),
     "vlmevalkit": Parser("vlmevalkit", "vlmevalkit-e8e78f0-extract_characters_regex", parse_vlmevalkit,
                          "VLMEvalKit extract_characters_regex (+ 'Answer:', 'Option:' prefixes)"),
-    "lmms_eval": Parser("lmms_eval", "lmms-eval-0.7.3-mcq_extract", parse_lmms_eval,
-                        "lmms-eval 0.7.3: strip reasoning tags, then ranked extract_mcq_answer (A-D)"),
+    "lmms_eval": lmms_eval_parser(parse_lmms_eval, "mcq_extract@0.7.3", "ranked extract_mcq_answer (A-D)"),
 }

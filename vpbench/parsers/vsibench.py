@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from vpbench.parsers.lmms_cli import lmms_eval_parser
 from vpbench.task import Parser
 
 _NUMBER_WORDS: Mapping[str, int] = {
@@ -127,8 +128,8 @@ PARSERS: Mapping[str, Parser] = {
         "official", "thinking-in-space@51e089c", parse_official,
         "VSI-Bench official: first space token; MCA letter (case-insensitive), NA float(token)",
     ),
-    "lmms_eval": Parser(
-        "lmms_eval", "lmms-eval@eab6655a", parse_lmms_eval,
-        "lmms-eval 2026-07: MCA as official; NA first number (digits or English words) anywhere",
+    "lmms_eval": lmms_eval_parser(
+        parse_lmms_eval, "vsibench@eab6655a",
+        "lmms-eval 2026-07 (= 0.7.3) vsibench: MCA as official; NA first number (digits or English words) anywhere",
     ),
 }

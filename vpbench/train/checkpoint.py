@@ -72,6 +72,22 @@ def resolve_resume(output_dir: str | Path, resume_from: str | None) -> Path | No
     return path
 
 
+def check_fresh_start(output_dir: str | Path, resume_from: str | None, overwrite: bool) -> bool:
+    """A run that does not resume must not silently retrain over an earlier run's checkpoints and
+    export. Returns True when ``output_dir`` holds a run to delete (``train.overwrite=true``);
+    raises ConfigError naming the fixes when it holds one and neither resume nor overwrite is set."""
+    pointer = Path(output_dir) / "checkpoints" / "latest"
+    if resume_from or not pointer.is_file():
+        return False
+    if overwrite:
+        return True
+    latest = pointer.read_text(encoding="utf-8").strip()
+    raise ConfigError(
+        f"{output_dir} already holds a training run (latest checkpoint {latest}): pass "
+        f"--set train.resume_from=latest to continue it, --set train.overwrite=true to delete it and start "
+        f"again, or --set train.output_dir=NEW_DIR")
+
+
 # config sections whose change makes a resumed run a different run (train.* may change: steps, output, ...)
 RESUME_SECTIONS = ("model", "data", "contrastive", "optim")
 RESUME_IGNORED = frozenset({"data.num_workers"})  # no effect on what is trained
@@ -91,14 +107,16 @@ def _flat(x: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: list(x) if isinstance(x, tuple) else x}
 
 
-def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Dotted keys of ``RESUME_SECTIONS`` whose values differ between two ``SFTConfig.to_dict()``."""
-    a = {k: v for s in RESUME_SECTIONS for k, v in _flat(saved.get(s, {}), f"{s}.").items()}
-    b = {k: v for s in RESUME_SECTIONS for k, v in _flat(current.get(s, {}), f"{s}.").items()}
+def config_differences(saved: dict[str, Any], current: dict[str, Any],
+                       sections: tuple[str, ...] = RESUME_SECTIONS) -> list[str]:
+    """Dotted keys of ``sections`` whose values differ between two ``SFTConfig.to_dict()``."""
+    a = {k: v for s in sections for k, v in _flat(saved.get(s, {}), f"{s}.").items()}
+    b = {k: v for s in sections for k, v in _flat(current.get(s, {}), f"{s}.").items()}
     return sorted(k for k in set(a) | set(b) if k not in RESUME_IGNORED and a.get(k, "<unset>") != b.get(k, "<unset>"))
 
 
-def check_resumable(saved_state: dict[str, Any], current_cfg: dict[str, Any], manifest_hash: str, ckpt: Path) -> None:
+def check_resumable(saved_state: dict[str, Any], current_cfg: dict[str, Any], manifest_hash: str, ckpt: Path,
+                    sections: tuple[str, ...] = RESUME_SECTIONS) -> None:
     """ConfigError when the checkpoint was trained on another manifest or with other model / data /
     contrastive / optim settings than the current config (a silent continuation would mix two runs)."""
     problems = []
@@ -110,7 +128,7 @@ def check_resumable(saved_state: dict[str, Any], current_cfg: dict[str, Any], ma
     if not isinstance(saved_cfg, dict):
         problems.append("config (the checkpoint records none)")
     else:
-        diff = config_differences(saved_cfg, current_cfg)
+        diff = config_differences(saved_cfg, current_cfg, sections)
         problems += [f"{k} ({_flat(saved_cfg).get(k, '<unset>')!r} saved, {_flat(current_cfg).get(k, '<unset>')!r} "
                      "now)" for k in diff]
     if problems:

@@ -12,13 +12,13 @@ losses averaged); ``data.fps`` / ``data.nframes`` (Table 6 frame rate).
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from vpbench.config import check_keys, from_mapping, load_yaml, parse_scalar
 from vpbench.errors import ConfigError
+from vpbench.train.configio import apply_overrides as _apply_overrides
+from vpbench.train.configio import load_sectioned, plain, sectioned_from_mapping
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,7 @@ class TrainConfig:
     mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
     resume_from: str | None = None  # a checkpoint dir, or "latest"
     export: bool = True  # write a plain Qwen2.5-VL dir at the end
+    overwrite: bool = False  # start afresh over an output_dir holding another run's checkpoints (deletes it)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.grad_accum < 1 or self.max_steps < 1:
@@ -150,57 +151,22 @@ class SFTConfig:
         return _plain(dataclasses.asdict(self))
 
 
-def _plain(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
-
-
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(SFTConfig)}
+
+
+def _plain(x: Any) -> Any:
+    return plain(x)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Set dotted ``section.key`` values (strings parsed as YAML scalars) into a raw mapping."""
-    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
-    for key, value in overrides.items():
-        section, dot, name = key.partition(".")
-        if not dot or not name:
-            raise ConfigError(f"override '{key}' must be section.key=value (sections: {', '.join(_SECTIONS)})")
-        check_keys({section: None}, _SECTIONS, "override")
-        out.setdefault(section, {})
-        if not isinstance(out[section], dict):
-            raise ConfigError(f"config section '{section}' must be a mapping")
-        out[section][name] = parse_scalar(value) if isinstance(value, str) else value
-    return out
-
-
-_SCI = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
-
-
-def _sci_floats(x: Any) -> Any:
-    """PyYAML reads ``1e-5`` (no dot) as a string (YAML 1.1); turn such strings into floats."""
-    if isinstance(x, Mapping):
-        return {k: _sci_floats(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_sci_floats(v) for v in x]
-    if isinstance(x, str) and _SCI.match(x.strip()):
-        return float(x)
-    return x
+    return _apply_overrides(raw, overrides, _SECTIONS)
 
 
 def config_from_mapping(raw: Mapping[str, Any], where: str = "config") -> SFTConfig:
-    raw = _sci_floats(raw)
-    check_keys(raw, _SECTIONS, where)
-    for section, values in raw.items():
-        if values is not None and not isinstance(values, Mapping):
-            raise ConfigError(f"{where}: section '{section}' must be a mapping")
-    return from_mapping(SFTConfig, {k: (v or {}) for k, v in raw.items()}, where)
+    return sectioned_from_mapping(SFTConfig, raw, where)
 
 
 def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> SFTConfig:
     """YAML file (or None for defaults) + ``{"section.key": value}`` overrides → SFTConfig."""
-    raw = load_yaml(Path(path)) if path is not None else {}
-    raw = apply_overrides(raw, overrides or {})
-    return config_from_mapping(raw, where=str(path) if path else "config")
+    return load_sectioned(SFTConfig, path, overrides)

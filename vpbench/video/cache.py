@@ -10,7 +10,8 @@ A folder of frame images is identified by its resolved path and the sorted names
 Writes go to a temp file in the entry's directory and are published with ``os.replace``, so a
 reader sees either no entry or a complete one. Two processes racing on the same key both decode
 and both replace; the last rename wins and either result is valid (decoding is deterministic).
-An unreadable or inconsistent entry is removed and decoded again.
+An unreadable or inconsistent entry is removed and decoded again; entries are therefore not fsynced
+(the cache can always be rebuilt, and an fsync per entry cost more than the decode it saves).
 """
 
 from __future__ import annotations
@@ -177,9 +178,7 @@ class FrameCache:
                     fingerprint=np.str_(frames.sampler_fingerprint),
                     sample_fps=np.float64(np.nan if frames.sample_fps is None else frames.sample_fps),
                 )
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, entry)
+            os.replace(tmp, entry)  # no fsync: an entry torn by a machine crash fails to load and is decoded again
         except BaseException:
             try:
                 os.unlink(tmp)

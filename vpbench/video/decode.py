@@ -5,9 +5,19 @@ decoder first demuxes the stream (packets only, no decoding) to build the exact 
 timestamp of every frame and the keyframe positions, then decodes greedily: for each wanted frame
 it either keeps decoding forward or, when a keyframe lies far enough ahead of the current
 position, seeks backward to the keyframe at or before the target and decodes forward from there.
-Dense sampling therefore decodes sequentially and sparse sampling seeks.
+Dense sampling therefore decodes sequentially and sparse sampling seeks: a target whose GOP holds
+no earlier target starts at its keyframe, and decoding stops at the last target before the next
+seek.
 
-Resize: qwen-vl-utils resizes with torchvision's bicubic antialiased resize on float tensors; we
+Fast path: for codecs whose non-reference frames nothing else predicts from (``SKIP_NONREF_CODECS``:
+H.264, HEVC, MPEG-1/2/4), packets that are not a target are sent with ``skip_frame=NONREF``, so the
+decoder drops the unsampled non-reference (e.g. unreferenced B) frames and decodes only the
+reference chain the targets depend on. Reference frames decode exactly as before and targets are
+decoded in full, so every returned frame is bit-identical to a full sequential decode
+(tests/test_decode_fast_path.py).
+
+Resize: only targets are converted (one swscale pass to RGB) and resized, skipped when the size
+already matches. qwen-vl-utils resizes with torchvision's bicubic antialiased resize on float tensors; we
 cannot ship torchvision, so frames are resized with PIL's bicubic filter (which also antialiases
 when shrinking) to the exact ``smart_resize`` size and kept as uint8. Pixel values can differ from
 torchvision's by a few levels; sizes, frame choice and counts are identical. The HF backend
@@ -35,6 +45,8 @@ from vpbench.video.sampler import SamplingError, plan_sampling
 SEEK_COST_FRAMES = 8
 # Frames decoded past a target before it is declared missing (out-of-order output, e.g. AVI).
 REORDER_SLACK_FRAMES = 16
+# Codecs (FFmpeg names) whose skip_frame=NONREF drops only frames no other frame references.
+SKIP_NONREF_CODECS = frozenset({"h264", "hevc", "mpeg4", "mpeg2video", "mpeg1video"})
 
 
 @dataclass(frozen=True)
@@ -178,8 +190,22 @@ def probe(path: Path | str) -> VideoInfo:
         container.close()
 
 
-def _iter_decoded(container: Any, stream: Any) -> Iterator[Any]:
-    yield from container.decode(stream)
+def _iter_decoded(container: Any, stream: Any, wanted_pts: set[int] | None = None) -> Iterator[Any]:
+    """Decoded frames from the container's current position. With ``wanted_pts``, a packet whose
+    pts is not wanted is decoded with ``skip_frame=NONREF`` (dropped when nothing references it)."""
+    if wanted_pts is None:
+        yield from container.decode(stream)
+        return
+    cc = stream.codec_context
+    skipping = False
+    for packet in container.demux(stream):
+        skip = packet.pts is not None and packet.pts not in wanted_pts
+        if skip != skipping:
+            cc.skip_frame = "NONREF" if skip else "DEFAULT"
+            skipping = skip
+        yield from packet.decode()
+    if skipping:
+        cc.skip_frame = "DEFAULT"
 
 
 def _decode_targets(
@@ -204,10 +230,12 @@ def _decode_targets(
     out: dict[int, tuple[Any, float]] = {}
     frames: Iterator[Any] | None = None
     pos = -1  # presentation index of the last decoded frame
+    # pts still to decode in full (the set shrinks as targets arrive); None: decode every frame
+    pending_pts = {index.pts[i] for i in wanted} if stream.codec_context.name in SKIP_NONREF_CODECS else None
 
     def seek_to(i: int) -> Iterator[Any]:
         container.seek(index.pts[max(i, 0)], backward=True, any_frame=False, stream=stream)
-        return _iter_decoded(container, stream)
+        return _iter_decoded(container, stream, pending_pts)
 
     try:
         for target in wanted:
@@ -241,6 +269,8 @@ def _decode_targets(
                 pos = max(pos, i)
                 if i in wanted_set and i not in out:
                     out[i] = (convert(frame), float(frame.pts * index.time_base))
+                    if pending_pts is not None:
+                        pending_pts.discard(index.pts[i])
                 if i > target and target not in out:
                     overshoot += 1  # tolerate decoders that emit frames out of order (AVI B-frames)
                 if overshoot > REORDER_SLACK_FRAMES:
@@ -250,6 +280,11 @@ def _decode_targets(
     except (av.FFmpegError, OSError) as exc:
         raise missing_media(path, f"does not decode: {exc}", _FIX_REDOWNLOAD) from exc
     return out
+
+
+def _to_rgb(frame: Any) -> np.ndarray:
+    """uint8 [H, W, 3] RGB of a decoded frame (one swscale conversion)."""
+    return frame.to_ndarray(format="rgb24")
 
 
 def decode_indices(path: Path | str, indices: Sequence[int]) -> np.ndarray:
@@ -272,7 +307,7 @@ def decode_indices(path: Path | str, indices: Sequence[int]) -> np.ndarray:
     container, stream = _open(path)
     try:
         index = _build_index(container, stream, path)
-        got = _decode_targets(container, stream, index, path, list(indices), lambda f: f.to_ndarray(format="rgb24"))
+        got = _decode_targets(container, stream, index, path, list(indices), _to_rgb)
     finally:
         container.close()
     if len(indices) == 0:
@@ -318,7 +353,10 @@ def decode_frames(
         size = (plan.resized_w, plan.resized_h)
 
         def convert(frame: Any) -> np.ndarray:
-            return np.asarray(frame.to_image().resize(size, Image.Resampling.BICUBIC), dtype=np.uint8)
+            rgb = _to_rgb(frame)  # the pixels frame.to_image() holds, one copy fewer
+            if (rgb.shape[1], rgb.shape[0]) == size:
+                return rgb
+            return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC), dtype=np.uint8)
 
         got = _decode_targets(container, stream, index, path, plan.indices, convert)
     finally:

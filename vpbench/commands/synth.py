@@ -1,0 +1,68 @@
+"""`vpbench synth`: generated data in a benchmark's native format.
+
+Each generated folder gets a ``.vpbench-synth.json`` marker (task, seed). Generating another
+seed into a folder that holds data is refused (the two would mix) unless ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from vpbench.commands._base import command
+
+ORDER = 60
+MARKER = ".vpbench-synth.json"
+
+
+def guard_target(target: Path, task: str, seed: int, overwrite: bool) -> None:
+    """Refuse (or, with ``overwrite``, empty) a non-empty folder that holds other data."""
+    from vpbench.errors import ConfigError
+
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    marker = target / MARKER
+    prev = json.loads(marker.read_text()) if marker.is_file() else None
+    if prev == {"task": task, "seed": seed}:
+        return  # the same data again: regenerated in place, identically
+    if overwrite:
+        shutil.rmtree(target)
+        return
+    held = (f"{prev['task']} data generated with --seed {prev['seed']}" if prev
+            else "files not written by `vpbench synth`")
+    raise ConfigError(f"{target} already holds {held}; writing {task} --seed {seed} there would mix the two. "
+                      f"Use a new --output, or --overwrite to delete {target} first")
+
+
+def _synth(ns: argparse.Namespace) -> int:
+    from vpbench.registry import get_task, resolve_task_list
+
+    names = resolve_task_list(ns.task)
+    out = Path(ns.output)
+    done: set[str] = set()
+    for name in names:
+        task = get_task(name)
+        if task.synth is None:
+            print(f"{name}: no generator", file=sys.stderr)
+            return 2
+        target = out / task.data_folder if len(names) > 1 else out
+        if str(target) in done:  # a task variant sharing another task's files
+            continue
+        guard_target(target, task.data_folder, ns.seed, ns.overwrite)
+        task.synth(target, ns.seed)
+        (target / MARKER).write_text(json.dumps({"task": task.data_folder, "seed": ns.seed}) + "\n")
+        done.add(str(target))
+        print(f"{name}: generated data in {target.resolve()}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    g = command(sub, "synth", _synth, help="write generated data in a benchmark's native format")
+    g.add_argument("task", help="task name or 'all'")
+    g.add_argument("--output", required=True, help="data folder (with 'all': a parent with one folder per task)")
+    g.add_argument("--seed", type=int, default=0, help="generator seed")
+    g.add_argument("--overwrite", action="store_true",
+                   help="delete the output folder first when it holds other data (another seed, other files)")
