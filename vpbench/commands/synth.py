@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from vpbench.commands._base import command
+from vpbench.commands._base import command, positive_int
 
 ORDER = 60
 MARKER = ".vpbench-synth.json"
@@ -40,6 +40,10 @@ def guard_target(target: Path, task: str, seed: int, overwrite: bool) -> None:
 def _synth(ns: argparse.Namespace) -> int:
     from vpbench.registry import get_task, resolve_task_list
 
+    if ns.split != "eval" or ns.n_videos:  # training split / sized evaluation split (vpbench/synth/command.py)
+        from vpbench.synth.command import synth_split
+        return synth_split(ns)
+
     names = resolve_task_list(ns.task)
     out = Path(ns.output)
     done: set[str] = set()
@@ -66,3 +70,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=0, help="generator seed")
     g.add_argument("--overwrite", action="store_true",
                    help="delete the output folder first when it holds other data (another seed, other files)")
+    g.add_argument("--split", choices=["eval", "train"], default="eval",
+                   help="train: clips + SFT/RL manifests from seeds disjoint from every evaluation split")
+    g.add_argument("--n-videos", type=positive_int, help="number of videos (motionbench)")

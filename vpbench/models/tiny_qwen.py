@@ -1,11 +1,18 @@
 """A tiny random Qwen2.5-VL checkpoint, built offline, for tests and smoke runs.
 
-``build_tiny_qwen(out_dir, seed)`` writes a standard transformers checkpoint dir (config.json,
-model.safetensors, tokenizer files with the Qwen special tokens and chat template,
+``build_tiny_qwen(out_dir, seed, preset=...)`` writes a standard transformers checkpoint dir
+(config.json, model.safetensors, tokenizer files with the Qwen special tokens and chat template,
 chat_template.json, preprocessor_config.json, generation_config.json) that loads with
-``Qwen2_5_VLForConditionalGeneration.from_pretrained`` / ``AutoModelForImageTextToText`` and runs
-a forward in milliseconds on CPU (~200k parameters, text hidden size 64). Same seed → identical
-weight bytes; the byte-level BPE tokenizer is trained on a fixed corpus and is seed-independent.
+``Qwen2_5_VLForConditionalGeneration.from_pretrained`` / ``AutoModelForImageTextToText``. Same seed
+→ identical weight bytes; the byte-level BPE tokenizer is trained on a fixed corpus and is
+seed-independent. Presets (``PRESETS``):
+
+- ``micro`` (default): ~200k parameters, text hidden 64, 2 layers, 512-token vocabulary; a forward
+  takes milliseconds on CPU (unit tests, golden curves).
+- ``small``: the model the tiny stage-1 config trains (recipes/configs/sft_contrastive/tiny_learn.yaml):
+  text hidden 128, 4 layers, vision hidden 64; its tokenizer adds the generated benchmarks' phrases
+  (``synth_phrases``: option prefixes, option texts, question stems, prompts) as single tokens, so
+  every option is one letter token plus one text token and every answer letter is one token.
 """
 
 from __future__ import annotations
@@ -78,9 +85,34 @@ _CORPUS: tuple[str, ...] = (
 )
 
 
-def _build_tokenizer(out_dir: Path) -> dict[str, int]:
+def synth_phrases() -> tuple[str, ...]:
+    """Whole phrases of the generated benchmarks that the ``small`` preset's tokenizer keeps as ONE token
+    each (added tokens): option prefixes ("\\nA. "), option texts (camera and motion phrases, corners,
+    objects), question stems, the system prompt and MotionBench's post-prompt. A question then reads as
+    stem, then per option a letter token followed by one option token, so telling the options apart is a
+    lookup and the model's work is in the pixels."""
+    from vpbench.synth.motionbench import _CAMERA_TEXT, _MOTION_TEXT, LETTERS
+    from vpbench.synth.scenes import COLORS, CORNERS, SHAPES
+
+    objects = [f"{c} {s}" for c in COLORS for s in SHAPES]
+    stems = ("What motion does the ", " perform?", "In which direction does the ", " rotate?", " slide?",
+             "Where does the ", " end up at the end of the video?", "Toward which corner does the ",
+             " move first?", "How does the camera move in this video?", "Which object is the first to move?",
+             "Which object is the last to move?", "Which object moves upward?", "In what order do the shapes move?",
+             "Which shape moves second?", "How many times does the lamp flash in the video?",
+             "How many times does the left lamp flash?", "How many times does the right lamp flash?",
+             "How many flashes are there in total, counting both lamps?", ", then ")
+    options = (*_CAMERA_TEXT.values(), *_MOTION_TEXT.values(), *(f"The {c} corner" for c in CORNERS), *objects,
+               "From left to right", "From right to left", "From top to bottom", "counterclockwise", "clockwise",
+               "It does not rotate")
+    prompts = ("Answer with only the option letter (A, B, C, D, E, or F).", "You are a helpful assistant.",
+               "Describe the motion and events in the video in temporal order.")
+    return (*(f"\n{x}. " for x in LETTERS), *stems, *options, *prompts)
+
+
+def _build_tokenizer(out_dir: Path, phrases: tuple[str, ...] = ()) -> dict[str, int]:
     """Train the byte-level BPE, save it as a ``Qwen2TokenizerFast``; return special token ids."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import Qwen2TokenizerFast
 
     tok = Tokenizer(models.BPE(byte_fallback=False))
@@ -99,6 +131,8 @@ def _build_tokenizer(out_dir: Path) -> dict[str, int]:
         show_progress=False,
     )
     tok.train_from_iterator(list(_CORPUS), trainer=trainer)
+    if phrases:  # longest first: a phrase never loses to one of its own parts
+        tok.add_tokens([AddedToken(x, normalized=False) for x in sorted(phrases, key=lambda x: (-len(x), x))])
     hf = Qwen2TokenizerFast(
         tokenizer_object=tok,
         bos_token=None,
@@ -117,34 +151,52 @@ def _build_tokenizer(out_dir: Path) -> dict[str, int]:
     return {t: int(hf.convert_tokens_to_ids(t)) for t in SPECIAL_TOKENS} | {"__len__": len(hf)}
 
 
-def tiny_config_dict(ids: dict[str, int], vocab_size: int) -> dict[str, Any]:
+# Sizes per preset: text (hidden, intermediate, layers, heads, kv heads, mrope_section with
+# sum == head_dim/2), vision (depth, hidden, intermediate, heads), whether the tokenizer keeps the
+# generated benchmarks' phrases as single tokens (``synth_phrases``).
+PRESETS: dict[str, dict[str, Any]] = {
+    "micro": {"text": (64, 128, 2, 4, 2, [2, 3, 3]), "vision": (2, 32, 64, 2), "phrases": False},
+    "small": {"text": (128, 256, 4, 4, 2, [4, 6, 6]), "vision": (2, 64, 128, 2), "phrases": True},
+}
+
+
+def _preset(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ConfigError(f"tiny model preset {name!r} is not one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def tiny_config_dict(ids: dict[str, int], vocab_size: int, preset: str = "micro") -> dict[str, Any]:
     """Text/vision sizes of the tiny model (see research deps.md §3.1 for the constraints)."""
+    p = _preset(preset)
+    hidden, inter, layers, heads, kv, mrope = p["text"]
+    v_depth, v_hidden, v_inter, v_heads = p["vision"]
     text = dict(
         vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
         max_position_embeddings=4096,
         rope_theta=1e4,
-        rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},  # sum == head_dim/2 == 8
+        rope_scaling={"type": "mrope", "mrope_section": list(mrope)},
         tie_word_embeddings=False,
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=ids["<|im_end|>"],
         pad_token_id=ids["<|endoftext|>"],
     )
     vision = dict(
-        depth=2,
-        hidden_size=32,
-        intermediate_size=64,
-        num_heads=2,
+        depth=v_depth,
+        hidden_size=v_hidden,
+        intermediate_size=v_inter,
+        num_heads=v_heads,
         in_channels=3,
         patch_size=14,
         spatial_merge_size=2,
         temporal_patch_size=2,
         window_size=112,
-        out_hidden_size=64,  # == text hidden size
+        out_hidden_size=hidden,  # == text hidden size
         fullatt_block_indexes=[1],
         tokens_per_second=2,  # as in the released 7B config
     )
@@ -167,7 +219,7 @@ def _write_json(path: Path, obj: dict[str, Any]) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def build_tiny_qwen(out_dir: Path, seed: int = 0, *, overwrite: bool = False) -> Path:
+def build_tiny_qwen(out_dir: Path, seed: int = 0, *, overwrite: bool = False, preset: str = "micro") -> Path:
     """Write a tiny random Qwen2.5-VL checkpoint to ``out_dir`` and return it.
 
     A non-empty ``out_dir`` raises ``ConfigError`` unless ``overwrite``. Weights are drawn under
@@ -181,11 +233,12 @@ def build_tiny_qwen(out_dir: Path, seed: int = 0, *, overwrite: bool = False) ->
         raise ConfigError(f"{out_dir} exists and is not a directory; pass a directory to --output")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{out_dir} is not empty; choose a new --output dir (or overwrite=True)")
+    p = _preset(preset)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    ids = _build_tokenizer(out_dir)
+    ids = _build_tokenizer(out_dir, synth_phrases() if p["phrases"] else ())
     vocab_size = ids.pop("__len__")
-    cfg = Qwen2_5_VLConfig(**tiny_config_dict(ids, vocab_size))
+    cfg = Qwen2_5_VLConfig(**tiny_config_dict(ids, vocab_size, preset))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2_5_VLForConditionalGeneration(cfg).to(torch.float32).eval()
@@ -220,7 +273,7 @@ def build_tiny_qwen(out_dir: Path, seed: int = 0, *, overwrite: bool = False) ->
     )
     _write_json(
         out_dir / "vpbench_tiny.json",
-        {"builder": "vpbench.models.tiny_qwen.build_tiny_qwen", "seed": seed,
+        {"builder": "vpbench.models.tiny_qwen.build_tiny_qwen", "seed": seed, "preset": preset,
          "n_params": sum(p.numel() for p in model.parameters())},
     )
     return out_dir

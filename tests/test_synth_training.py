@@ -1,0 +1,125 @@
+"""Generated training splits (vpbench/synth/training.py): schema, prompts, determinism, disjointness."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vpbench.synth import motionbench as mb
+from vpbench.synth.training import frames_sha256, synth_training_split
+from vpbench.train.manifest import read_manifest
+from vpbench.types import Sample, VideoRef
+
+RL_KEYS = {"id", "video", "start", "end", "prompt", "answer", "answer_type", "keywords", "key_frames"}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("train_split")
+    synth_training_split(out, seed=0, n_videos=6)
+    return out
+
+
+def test_manifests_follow_the_recipe_and_craft_schemas(split: Path) -> None:
+    examples = read_manifest(split / "sft.jsonl")  # the stage-1 recipe's strict reader
+    sft, rl = _rows(split / "sft.jsonl"), _rows(split / "rl.jsonl")
+    assert [r["id"] for r in sft] == [r["id"] for r in rl] == [e.id for e in examples]
+    assert all(set(r) == RL_KEYS for r in rl)
+    kinds = [r["meta"]["kind"] for r in sft]
+    assert kinds.count("caption") == 6 and kinds.count("qa") >= 6 and kinds.count("qa_open") == kinds.count("qa")
+    assert _rows(split / "sft_qa.jsonl") == [r for r in sft if r["meta"]["kind"] != "caption"]
+    assert {r["meta"]["category"] for r in sft} == set(mb.CATEGORIES)
+    for r in sft:
+        assert Path(split / r["video"]).is_file()
+        assert r["keywords"] and all(k.strip() for k in r["keywords"])
+        assert r["n_frames"] == 14 and r["key_frames"] and 0 < min(r["key_frames"]) and max(r["key_frames"]) < 14
+        assert r["meta"]["transient"] == (r["meta"]["category"] == "Repetition Count")
+    for r in rl:
+        assert r["answer_type"] == ("choice" if r["id"].split("_")[-1].startswith("q") else "open")
+
+
+def test_qa_prompts_are_what_vpbench_run_shows(split: Path) -> None:
+    from vpbench.registry import get_task
+
+    TASK = get_task("motionbench")
+
+    rows = _rows(split / "sft.jsonl")
+    for r in rows:
+        if r["meta"]["kind"] == "qa_open":
+            choice = next(c for c in rows if c["id"] == r["id"][: -len("_open")])
+            assert choice["prompt"].startswith(r["prompt"] + "\nA. ") and r["answer"] == choice["meta"]["answer_text"]
+        if r["meta"]["kind"] != "qa":
+            continue
+        stem, _, rest = r["prompt"].partition("\nA. ")
+        question = stem + "\nA. " + rest.rsplit("\nAnswer with only", 1)[0]
+        sample = Sample(id=r["id"], task="motionbench", video=VideoRef(r["video"]), question=question,
+                        options=tuple(mb.LETTERS[: question.count("\n")]), answer=r["answer"], cluster=r["video"])
+        (msg,) = TASK.build_messages(sample, TASK.protocol)
+        assert msg.parts[1].text == r["prompt"]
+        lines = question.split("\n")[1:]
+        assert lines[mb.LETTERS.index(r["answer"])] == f"{r['answer']}. {r['meta']['answer_text']}"
+
+
+def test_same_seed_same_bytes_with_any_worker_count(split: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    synth_training_split(again, seed=0, n_videos=6, workers=2)
+    for name in ("sft.jsonl", "rl.jsonl", "split.json"):
+        assert (again / name).read_bytes() == (split / name).read_bytes(), name
+    for clip in sorted((split / "clips").iterdir()):
+        assert (again / "clips" / clip.name).read_bytes() == clip.read_bytes(), clip.name
+    other = synth_training_split(tmp_path / "other", seed=1, n_videos=6)
+    assert other.read_bytes() != (split / "sft.jsonl").read_bytes()
+
+
+def test_finished_split_is_reused_and_bad_sizes_fail(split: Path) -> None:
+    before = (split / "split.json").stat().st_mtime_ns
+    synth_training_split(split, seed=0, n_videos=6)
+    assert (split / "split.json").stat().st_mtime_ns == before
+    from vpbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="n_videos"):
+        synth_training_split(split, seed=0, n_videos=0)
+
+
+def test_no_clip_or_qa_is_shared_with_evaluation_splits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raw rendered frames of every evaluation clip (MotionBench seeds 0 and 1, the seeds the demo and the
+    benchmark use) against those of a training split with seed 0 and seed 1: no frame-identical clip."""
+    eval_hashes: dict[str, str] = {}
+    real = mb.write_mp4
+
+    def spy(path, frames, fps, *a, **k):
+        eval_hashes[frames_sha256(frames)] = str(path)
+        return real(path, frames, fps, *a, **k)
+
+    monkeypatch.setattr(mb, "write_mp4", spy)
+    for seed in (0, 1):
+        mb.synth_motionbench(tmp_path / f"eval{seed}", seed=seed, n_videos=18)
+    assert len(eval_hashes) == 36
+    monkeypatch.setattr(mb, "write_mp4", real)
+    for seed in (0, 1):
+        out = tmp_path / f"train{seed}"
+        synth_training_split(out, seed=seed, n_videos=18, captions=False)
+        info = json.loads((out / "split.json").read_text())
+        train_hashes = {c["frames_sha256"] for c in info["clips"]}
+        assert len(train_hashes) == 18
+        # a QA is a (clip, question) pair: with no clip in common, no QA is shared either
+        assert not train_hashes & set(eval_hashes)
+
+
+def test_cli_writes_train_and_sized_eval_splits(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from vpbench.cli import main
+
+    assert main(["synth", "motionbench", "--split", "train", "--n-videos", "3", "--output", str(tmp_path / "t")]) == 0
+    assert "SFT manifest" in capsys.readouterr().out
+    assert len(read_manifest(tmp_path / "t" / "sft.jsonl")) >= 6
+    assert main(["synth", "motionbench", "--n-videos", "7", "--output", str(tmp_path / "e")]) == 0
+    assert len((tmp_path / "e" / "video_info.meta.jsonl").read_text().splitlines()) == 7
+    assert main(["synth", "mvbench", "--split", "train", "--output", str(tmp_path / "m")]) == 2
+    assert "motionbench only" in capsys.readouterr().err
