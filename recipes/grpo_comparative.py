@@ -383,7 +383,7 @@ def run(cfg: GRPOConfig, *, save: bool = True) -> GRPOComparativeRecipe:
     if save:
         recipe.save_checkpoint()
         if cfg.train.export:
-            recipe.export()
+            recipe.accelerator.print(f"export (a plain Qwen2.5-VL dir for `vpbench run --model`): {recipe.export()}")
     recipe.cleanup()
     return recipe
 

@@ -1,11 +1,13 @@
 """Stage-2 recipe (Comparative GRPO) end to end on the tiny setup: a stage-1 tiny export, an RL
 manifest crafted by ``vpbench data craft`` from generated MotionBench clips, a tiny random NLI model.
 
-Golden trajectory: tests/golden/grpo_tiny_trajectory.json (transformers 4.x, the pinned CI stack).
-The run is deterministic (seeded rollouts under a forked RNG, one torch thread): tolerance
+Golden trajectory: tests/golden/grpo_tiny_trajectory.json (transformers 4.x, the pinned CI stack) and
+grpo_tiny_trajectory_tf5.json (transformers 5.x: other MRoPE positions and tiny-model init, as for
+stage 1). The run is deterministic (seeded rollouts under a forked RNG, one torch thread): tolerance
 rel 1e-6. Re-record after an intended change with
 
     VPBENCH_RECORD_GOLDEN=1 HF_HUB_OFFLINE=1 .venv/bin/pytest tests/test_grpo_recipe.py -k golden
+    VPBENCH_RECORD_GOLDEN=1 tox -e tf5 -- tests/test_grpo_recipe.py -k golden
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "recipes" / "configs" / "grpo_comparative" / "tiny.yaml"
 GOLDEN = ROOT / "tests" / "golden" / "grpo_tiny_trajectory.json"
+GOLDEN_TF5 = ROOT / "tests" / "golden" / "grpo_tiny_trajectory_tf5.json"
 STEPS = 4
 KEYS = ("loss", "reward", "q_full", "q_degraded", "r_c_mean", "r_c_std", "baseline", "refeed_count", "trainable_frac",
         "adv_abs_mean", "kl", "clip_frac", "completion_len", "grad_norm")
@@ -88,20 +91,21 @@ def test_golden_trajectory(full) -> None:
     import transformers
 
     got = {k: [h.get(k) for h in full.history] for k in KEYS}
-    if int(transformers.__version__.split(".")[0]) >= 5:
-        pytest.fail("no transformers-5 golden trajectory recorded yet: record one with VPBENCH_RECORD_GOLDEN=1 "
-                    "tox -e tf5 -- tests/test_grpo_recipe.py -k golden (into a *_tf5.json file)")
+    tf5 = int(transformers.__version__.split(".")[0]) >= 5
+    golden = GOLDEN_TF5 if tf5 else GOLDEN
+    command = ("VPBENCH_RECORD_GOLDEN=1 tox -e tf5 -- tests/test_grpo_recipe.py -k golden" if tf5 else
+               "VPBENCH_RECORD_GOLDEN=1 HF_HUB_OFFLINE=1 .venv/bin/pytest tests/test_grpo_recipe.py -k golden")
     if os.environ.get("VPBENCH_RECORD_GOLDEN"):
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(json.dumps({
-            "command": "VPBENCH_RECORD_GOLDEN=1 HF_HUB_OFFLINE=1 .venv/bin/pytest tests/test_grpo_recipe.py -k golden",
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(json.dumps({
+            "command": command,
             "setup": "tiny.yaml (4 steps, save_every 2) from a 2-step stage-1 tiny export (build_tiny_qwen seed 0, "
                      "synth_sft_manifest 4 clips seed 0); RL manifest: synth_motionbench(4 videos, seed 0) crafted "
                      "with recipes/configs/craft/synthetic.yaml at fps 4 / 56x56; build_tiny_nli(seed 0)",
             "tolerance": {"rel": 1e-6, "abs": 1e-9},
             "env": {"torch": torch.__version__, "transformers": transformers.__version__},
             **got}, indent=2) + "\n")
-    want = json.loads(GOLDEN.read_text())
+    want = json.loads(golden.read_text())
     tol = want["tolerance"]
     for k in KEYS:
         assert got[k] == pytest.approx(want[k], rel=tol["rel"], abs=tol["abs"]), k

@@ -138,15 +138,21 @@ def _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, e
         from vpbench.engine.cache import ResponseCache
 
         cache = ResponseCache(cfg.cache_path or out / "response_cache.sqlite", refresh=cfg.refresh_cache)
-    manifest: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
+    # this invocation's provenance: stored on every task it runs (a later invocation into the same dir
+    # replaces the top-level copy, never the record of how an earlier task was made)
+    made_by = {
         "argv": list(cfg.argv),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
-        "model": {"spec": cfg.model, "fingerprint": model_fp, **backend.describe(), **_training_provenance(cfg.model)},
         "environment": provenance.environment(),
         "stats": dataclasses.asdict(resolved.stats),
+    }
+    manifest: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        **made_by,
+        "model": {"spec": cfg.model, "fingerprint": model_fp, **backend.describe(), **_training_provenance(cfg.model)},
         "world_size": dist.world_size,
         "tasks": {},
+        "derived": {},
     }
     results: dict[str, TaskResult] = {}
     task_records: dict[str, tuple] = {}
@@ -156,6 +162,7 @@ def _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, e
     prior_derived = previous.get("derived", {})
     old_manifest = read_json(manifest_path) if manifest_path.exists() else {}
     manifest["tasks"].update(old_manifest.get("tasks", {}))  # ...and their provenance
+    manifest["derived"].update(old_manifest.get("derived", {}))
     cache_before = old_manifest.get("cache")
     write(manifest_path, manifest)
     derived: dict[str, Any] = {}
@@ -185,6 +192,7 @@ def _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, e
                 "excluded": dict(outcome.excluded),
                 **with_invocation(manifest["tasks"].get(task.name), entry),  # cumulative, with history
                 **outcome.result.counts,
+                "provenance": made_by,
             }
             manifest["cache"] = cumulative_cache(cache_before, dist.sum(cache.hits), dist.sum(cache.misses)) \
                 if cache else None
@@ -199,11 +207,10 @@ def _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, e
             prior[task.name] = task_dict
             write(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
                                  "derived": prior_derived})
-        derived = _derived(task_records, resolved.stats, echo)
-        if derived:
-            prior_derived.update({k: dataclasses.asdict(v) for k, v in derived.items()})
-            write(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
-                                 "derived": prior_derived})
+        derived = _refresh_derived(out, task_records, manifest, prior_derived, resolved.stats, echo)
+        write(manifest_path, manifest)
+        write(results_path, {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": prior,
+                             "derived": prior_derived})
     finally:
         if cache:
             cache.close()
@@ -227,6 +234,48 @@ def _derived(task_records: Mapping[str, Sequence[Any]], stats, echo=print) -> di
             except (MetricUnavailable, DataError) as e:
                 echo(f"note: {name} not reported: {e}")
     return out
+
+
+def _last_run_records(out: Path, task: str) -> list:
+    """The full-pass records of ``task``'s last run in this dir (its ``sample_ids.json`` set)."""
+    path = out / task / "records.jsonl"
+    ids_file = out / task / "sample_ids.json"
+    if not path.exists() or not ids_file.exists():
+        return []
+    done = RecordStore(path).load()
+    return [done[i] for i in read_json(ids_file) if i in done]
+
+
+def _refresh_derived(out: Path, ran: Mapping[str, Sequence[Any]], manifest: dict[str, Any],
+                     derived: dict[str, Any], stats, echo=print) -> dict[str, Any]:
+    """Recompute every cross-task metric one of whose tasks ran now, from the records of each input
+    task's last run in this dir; drop one that can no longer be computed (never keep a stale value).
+    ``manifest["derived"][name]`` names the inputs (task → sample-set hash, protocol fingerprint)."""
+    from vpbench.registry import DERIVED
+
+    touched = [name for name, (needs, _t) in DERIVED.items() if any(t in ran for t in needs)]
+    records = {t: list(ran[t]) if t in ran else _last_run_records(out, t)
+               for name in touched for t in DERIVED[name][0]}
+    fresh = _derived({t: r for t, r in records.items() if r}, stats, echo)
+    for name in touched:
+        derived.pop(name, None)
+        manifest["derived"].pop(name, None)
+        if name not in fresh:
+            continue
+        derived[name] = dataclasses.asdict(fresh[name])
+        manifest["derived"][name] = {
+            "inputs": {t: {k: manifest["tasks"].get(t, {}).get(k) for k in ("sample_set_hash", "protocol_fingerprint")}
+                       for t in DERIVED[name][0]},
+            "stats": dataclasses.asdict(stats)}
+    return fresh
+
+
+def _task_stats(info: Mapping[str, Any], default):
+    """The stats a task was run with (its own provenance), else the run's."""
+    from vpbench.task import StatsOptions
+
+    own = info.get("provenance", {}).get("stats")
+    return StatsOptions(**own) if own is not None else default
 
 
 def _refuse_unmerged(task_dir: Path) -> None:
@@ -306,12 +355,13 @@ def _rescore_unlocked(run_dir: Path, parser: str | None, argv: Sequence[str], so
     manifest = read_json(run_dir / "manifest.json")
     before = read_json(run_dir / "results.json").get("results", {}) if (run_dir / "results.json").exists() else {}
     changes: dict[str, dict[str, Any]] = {}
-    stats = StatsOptions(**manifest.get("stats", {}))
+    run_stats = StatsOptions(**manifest.get("stats", {}))
     results: dict[str, TaskResult] = {}
     task_dicts: dict[str, dict[str, Any]] = {}
     task_records: dict[str, list] = {}
     for name, info in manifest.get("tasks", {}).items():
         task = get_task(name)
+        stats = _task_stats(info, run_stats)  # the stats each task was run with, not the last invocation's
         p = task.parser(parser or info.get("parser", "").split("@")[0] or None)
         ids_file = run_dir / name / "sample_ids.json"
         evaluated = set(read_json(ids_file)) if ids_file.exists() else None  # the last run's sample set
@@ -343,13 +393,15 @@ def _rescore_unlocked(run_dir: Path, parser: str | None, argv: Sequence[str], so
         info.update(result.counts)  # the manifest's counts agree with results.json
         results[name], task_dicts[name], task_records[name] = result, task_dict, full
         write_json(run_dir / name / "result.json", task_dict)
-    derived = _derived(task_records, stats)
+    manifest.setdefault("derived", {})
+    derived_dicts: dict[str, Any] = {}
+    _refresh_derived(run_dir, task_records, manifest, derived_dicts, run_stats, echo)
     manifest.setdefault("scoring_history", []).append(
-        scoring_entry(changes, dataclasses.asdict(stats), argv, source))
+        scoring_entry(changes, dataclasses.asdict(run_stats), argv, source))
     write_json(run_dir / "manifest.json", manifest)
     payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "manifest": manifest, "results": task_dicts}
-    if derived:
-        payload["derived"] = {k: dataclasses.asdict(v) for k, v in derived.items()}
+    if derived_dicts:
+        payload["derived"] = derived_dicts
     write_json(run_dir / "results.json", payload)
     echo(render_table(results))
     return results

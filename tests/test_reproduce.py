@@ -1,0 +1,174 @@
+"""`vpbench reproduce`: plans on a fresh checkout, Table 1 at tiny scale end to end, a reduced
+Table 5 grid trained and evaluated on CPU (the full grid behind `-m slow`), resumability by
+fingerprint, missing recipes and failed steps as missing cells, paper scale printed without GPUs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from vpbench import cli
+from vpbench.reports import reproduce as rp
+from vpbench.reports.grid import load_grid
+from vpbench.reports.plan import grid_plan
+from vpbench.reports.spec import get_spec, reports_dir
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _grid(tmp: Path, name: str, **body) -> Path:
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+SFT = {"name": "sft", "recipe": "sft_contrastive", "config": "recipes/configs/sft_contrastive/tiny.yaml",
+       "launch": ["vpbench", "train", "sft"], "args": ["--prepare-tiny"],
+       "set": {"model.path": "{base}", "data.manifest": "{root}/train_data/manifest.jsonl",
+               "train.output_dir": "{out}", "train.seed": "{seed}", "train.max_steps": 1, "train.save_every": 1,
+               "train.batch_size": 1, "train.grad_accum": 1, "model.gradient_checkpointing": False}}
+
+
+def test_table1_plan_on_a_fresh_checkout_lists_missing_runs_and_commands(tmp_path, capsys):
+    assert cli.main(["reproduce", "table1", "--plan", "--runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "table1 (tiny scale): 4 steps — 0 done, 4 to run, 0 cannot run here" in out
+    data = tmp_path / "runs" / "data"
+    assert f"vpbench synth motionbench --output {data / 'motionbench'} --seed 0" in out
+    assert f"vpbench run --model dummy:first --tasks motionbench --data-root {data} --output" in out
+    assert "[to run] model/tiny" in out and "tiny_random: tiny random Qwen2.5-VL" in out
+    assert not (tmp_path / "runs").exists()  # a plan makes nothing
+
+
+def test_table1_tiny_renders_beside_the_paper_and_reruns_nothing(tmp_path, capsys):
+    cfg = _grid(tmp_path, "models", scale="tiny", data={"synth": True},
+                models=[{"key": "dummy_first", "model": "dummy:first",
+                         "paper_rows": {"table1": "Random"}}])
+    argv = ["reproduce", "table1", "--config", str(cfg), "--runs", str(tmp_path / "runs")]
+    assert cli.main(argv) == 0
+    first = capsys.readouterr().out
+    assert "table1: 2 steps run, 0 reused, 0 failed" in first
+    reports = tmp_path / "runs" / "reports"
+    cells = pd.read_csv(reports / "table1.csv", float_precision="round_trip")
+    run = next(p for p in (tmp_path / "runs" / "table1" / "dummy_first").glob("eval-*") if p.is_dir())
+    dev = next(m for m in json.loads((run / "results.json").read_text())["results"]["motionbench"]["metrics"]
+               if m["name"] == "Dev-AVG")
+    mine = cells[(cells["row"] == "dummy_first") & (cells["column"] == "Dev AVG")].iloc[0]
+    assert mine["ours"] == dev["value"] and mine["paper"] == 0.25 and mine["delta"] == dev["value"] - 0.25
+    assert mine["label"] == "Random" and mine["run_ids"] == str(run.relative_to(tmp_path / "runs"))
+    md = (reports / "table1.md").read_text()
+    assert "| VideoPerceiver-7B " in md and "| GPT-4o [48] " in md and "dummy_first" in md
+    assert {p.name for p in reports.iterdir()} == {"table1.csv", "table1.md", "table1.tex",
+                                                   "table1.provenance.json", "table1_bars1.png"}
+    assert cli.main(argv) == 0
+    assert "table1: 0 steps run, 2 reused, 0 failed" in capsys.readouterr().out
+
+
+def test_table5_reduced_grid_trains_evaluates_renders_and_reruns_nothing(tmp_path, motionbench_with_videos, capsys):
+    """Two variants of stage 1 (full, B: no contrastive loss) trained for one step from the tiny
+    model, evaluated on 5 MotionBench questions; Ablation C's stage is absent → a missing row."""
+    data = motionbench_with_videos.parent
+    grid = _grid(tmp_path, "t5", table="table5", scale="tiny", base_model="@tiny", data={"root": str(data)},
+                 stages=[SFT], eval={"tasks": ["motionbench"], "args": ["--set", "stats.n_boot=100"]},
+                 variants=[{"key": "full", "paper_row": "VideoPerceiver-7B", "baseline": True},
+                           {"key": "B", "paper_row": "Ablation B", "set": {"sft": {"contrastive.enabled": False}}},
+                           {"key": "C", "paper_row": "Ablation C", "missing": "stage 2 is not in this grid"}])
+    argv = ["reproduce", "table5", "--config", str(grid), "--runs", str(tmp_path / "runs"), "--n-boot", "200"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "table5: 5 steps run, 0 reused, 0 failed" in out  # tiny model, 2 trainings, 2 evaluations
+    reports = tmp_path / "runs" / "reports"
+    assert {p.suffix for p in reports.iterdir()} == {".csv", ".md", ".tex", ".json", ".png"}
+    cells = pd.read_csv(reports / "table5.csv", float_precision="round_trip").set_index(["row", "column"])
+    for key in ("full", "B"):
+        run = next(p for p in (tmp_path / "runs" / "table5" / key / "seed0").glob("eval-*") if p.is_dir())
+        res = json.loads((run / "results.json").read_text())
+        dev = next(m["value"] for m in res["results"]["motionbench"]["metrics"] if m["name"] == "Dev-AVG")
+        assert cells.loc[(key, "Motionbench"), "ours"] == dev
+        training = res["manifest"]["model"]["training"]  # the eval names the recipe and config behind it
+        assert training["recipe"] == "recipes/sft_contrastive.py"
+        assert training["config"]["contrastive"]["enabled"] is (key == "full")
+    assert cells.loc[("B", "VRUACC"), "note"] == "not run: vru_accident_vqa"
+    assert cells.loc[("C", "Motionbench"), "note"] == "missing: stage 2 is not in this grid"
+    assert cells.loc[("B", "Motionbench"), "paired_n"] == 4  # paired Δ vs full over the 4 scorable questions
+    assert cells.loc[("B", "Motionbench"), "paired_ci_low"] <= cells.loc[("B", "Motionbench"), "paired_delta"]
+    assert "Motionbench Δ vs base" in (reports / "table5.md").read_text()
+    assert cli.main(argv) == 0
+    assert "table5: 0 steps run, 5 reused, 0 failed" in capsys.readouterr().out
+
+
+def test_missing_recipe_and_failed_step_are_missing_cells_not_crashes(tmp_path, capsys):
+    stage = {**SFT, "set": {**SFT["set"], "no_such_section.key": 1}}
+    grid = _grid(tmp_path, "t5", table="table5", scale="tiny", base_model=str(tmp_path / "no-model"),
+                 data={"root": str(tmp_path)}, stages=[stage], eval={"tasks": ["motionbench"]},
+                 variants=[{"key": "full", "paper_row": "VideoPerceiver-7B", "baseline": True}])
+    assert cli.main(["reproduce", "table5", "--config", str(grid), "--runs", str(tmp_path / "runs")]) == 1
+    out = capsys.readouterr().out
+    assert "table5: 0 steps run, 0 reused, 1 failed" in out
+    note = pd.read_csv(tmp_path / "runs" / "reports" / "table5.csv").set_index(["row", "column"]).loc[
+        ("full", "Motionbench"), "note"]
+    assert note.startswith("failed: step table5/full/seed0/sft exited 2 (log: ")
+    gone = {**SFT, "recipe": "no_such_recipe"}
+    grid = _grid(tmp_path, "t5b", table="table5", scale="tiny", data={"synth": True}, stages=[gone],
+                 eval={"tasks": ["motionbench"]}, variants=[{"key": "full", "paper_row": "VideoPerceiver-7B"}])
+    assert cli.main(["reproduce", "table5", "--config", str(grid), "--runs", str(tmp_path / "runs2")]) == 0
+    assert "table5: 0 steps run, 0 reused, 0 failed" in capsys.readouterr().out  # nothing is made for it
+    cells = pd.read_csv(tmp_path / "runs2" / "reports" / "table5.csv").set_index(["row", "column"])
+    assert cells.loc[("full", "VRU"), "note"] == \
+        "missing: recipe recipes/no_such_recipe.py (stage 'sft') is not in this checkout"
+
+
+def test_fingerprints_decide_reuse_and_seeds_multiply_runs(tmp_path):
+    spec = get_spec("table5")
+    path = reports_dir() / "grids" / "table5_tiny_stage1.yaml"
+    grid = load_grid(path)
+    plan = grid_plan(spec, grid, tmp_path, CHECKOUT, gpu=False)
+    sft = plan.step("table5/full-s1/seed0/sft")
+    assert "data.scorer=random" in plan.step("table5/A-s1/seed0/sft").command
+    sft.output.mkdir(parents=True)
+    (sft.output / "reproduce.json").write_text(json.dumps({"fingerprint": "something else"}))
+    assert not sft.done()
+    (sft.output / "reproduce.json").write_text(json.dumps({"fingerprint": sft.fingerprint}))
+    assert sft.done()
+    changed = grid_plan(spec, load_grid(_grid(tmp_path, "g", **{**yaml.safe_load(path.read_text()),
+                        "eval": {"tasks": ["motionbench"], "args": ["--set", "protocol.fps=2"]}})),
+                        tmp_path, CHECKOUT, gpu=False)
+    assert changed.step("table5/full-s1/seed0/sft").fingerprint == sft.fingerprint  # training unchanged
+    assert changed.step("table5/full-s1/seed0/eval").output != plan.step("table5/full-s1/seed0/eval").output
+    two = grid_plan(spec, grid, tmp_path, CHECKOUT, gpu=False, seeds=2)
+    assert two.evals["full-s1"] == ("table5/full-s1/seed0/eval", "table5/full-s1/seed1/eval")
+    assert two.step("table5/full-s1/seed1/sft").fingerprint != sft.fingerprint
+    assert "train.seed=1" in two.step("table5/full-s1/seed1/sft").command
+
+
+def test_paper_scale_prints_multi_gpu_commands_without_gpus(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(rp, "_gpu", lambda: False)
+    assert cli.main(["reproduce", "table5", "--scale", "paper", "--runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "no GPU here: paper scale is printed, not run" in out
+    assert ("accelerate launch --config_file recipes/configs/accelerate/deepspeed_zero2.yaml --num_processes 8 "
+            "recipes/sft_contrastive.py --config ") in out
+    assert "--device cuda --batch-size 8" in out
+    assert not (tmp_path / "runs").exists()
+    assert cli.main(["reproduce", "table5", "--scale", "paper", "--config",
+                     str(reports_dir() / "grids" / "table5_tiny.yaml")]) == 2
+    assert "is a tiny-scale config but --scale paper was given" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("grid", ["table5_tiny_stage1.yaml", "table5_tiny.yaml"])
+def test_full_tiny_table5_grid_end_to_end(grid, tmp_path, capsys):
+    """The full tiny grid on CPU (minutes): every runnable variant trained and evaluated on generated
+    MotionBench, VRU-Accident VQA and captions; a second invocation reruns nothing."""
+    argv = ["reproduce", "table5", "--config", str(reports_dir() / "grids" / grid), "--runs", str(tmp_path)]
+    assert cli.main(argv) == 0
+    first = capsys.readouterr().out
+    assert ", 0 failed;" in first
+    for ext in ("csv", "md", "tex", "provenance.json"):
+        assert (tmp_path / "reports" / f"table5.{ext}").is_file()
+    assert cli.main(argv) == 0
+    assert " 0 steps run," in capsys.readouterr().out
