@@ -49,7 +49,9 @@ def test_hf_backend_runs_the_same_path_as_replay(world):
     assert a == b
     # a second run into the same dir resumes: nothing generated
     assert cli.main(args) == 0
-    assert json.loads((out / "manifest.json").read_text())["tasks"]["motionbench"]["n_generated"] == 0
+    info = json.loads((out / "manifest.json").read_text())["tasks"]["motionbench"]
+    assert info["invocations"][-1]["n_generated"] == 0 and info["invocations"][-1]["n_resumed"] == n
+    assert info["n_generated"] == n  # cumulative over invocations
 
 
 @pytest.fixture(scope="module")
