@@ -20,7 +20,6 @@ import json
 import os
 import resource
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +38,7 @@ def _children_cpu() -> float:
 
 def _train(paths: dict[str, Path], overrides: list[str]) -> tuple[float, float]:
     """(wall s, CPU s) of one training run (0, 0 when reused)."""
-    cpu0, t0 = _children_cpu(), time.perf_counter()
+    cpu0 = _children_cpu()
     _, wall = tiny_demo.train(paths, overrides)
     return (wall, _children_cpu() - cpu0) if wall else (0.0, 0.0)
 
@@ -58,14 +57,16 @@ def main() -> int:
     ap.add_argument("--n-train", type=int, default=600)
     ap.add_argument("--n-eval", type=int, default=72)
     ap.add_argument("--every", type=int, default=100, help="checkpoint / evaluation interval in steps")
+    ap.add_argument("--steps", type=int, help="train.max_steps (default: the config's)")
     ap.add_argument("--no-control", action="store_true", help="skip the shuffled-frames control")
     ns = ap.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     out = Path(ns.out)
-    cfg = load_config(tiny_demo.CONFIG)
+    steps = [f"train.max_steps={ns.steps}"] if ns.steps else []
+    cfg = load_config(tiny_demo.CONFIG, dict(s.split("=", 1) for s in steps))
     sets = eval_sets(cfg.data)
     paths = tiny_demo.prepare(out, ns.n_train, ns.n_eval)
-    wall, cpu = _train(paths, [f"train.save_every={ns.every}"])
+    wall, cpu = _train(paths, [f"train.save_every={ns.every}", *steps])
     chance, n_dev = chance_accuracy(paths["eval"])
     print(f"\ntraining: {cfg.train.max_steps} steps, wall {wall:.0f} s, CPU {cpu:.0f} s (0 = reused; "
           f"machine load affects wall)")
@@ -90,7 +91,7 @@ def main() -> int:
         if not (shuffled / "split.json").is_file():
             shuffle_frames_across_videos(paths["train"], shuffled, seed=0)
         cpaths = {**paths, "train": shuffled, "sft": out / "train" / "sft_contrastive_shuffled"}
-        _train(cpaths, [])
+        _train(cpaths, steps)
         run = tiny_demo.evaluate(str(cpaths["sft"] / "export"), paths["eval"], out / "runs" / "control_shuffled", sets)
         m = tiny_demo._metric(run, "Dev-AVG")
         print(f"control (frames shuffled across videos), step {cfg.train.max_steps}: {tiny_demo._fmt(m)}  "
