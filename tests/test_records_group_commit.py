@@ -16,7 +16,7 @@ import pytest
 
 from conftest import write_motionbench
 from vpbench.api import RunConfig, evaluate
-from vpbench.engine.records import RecordStore, RecordWriter, record_to_json
+from vpbench.engine.records import RecordStore, RecordWriter
 from vpbench.models.dummy import DummyBackend
 from vpbench.types import Record
 

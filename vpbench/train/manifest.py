@@ -26,7 +26,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from vpbench.config import suggest
 from vpbench.errors import DataError
@@ -109,11 +109,21 @@ def parse_record(obj: Any, path: Path, line: int, root: Path) -> SFTExample:
 
 def read_manifest(path: str | Path, video_root: str | Path | None = None) -> list[SFTExample]:
     """Parse and validate a manifest; raises DataError naming the file, the line and the id."""
+    return read_jsonl_records(path, video_root, parse_record, "SFT manifest",
+                              "set data.manifest to a JSONL file")
+
+
+def read_jsonl_records(path: str | Path, video_root: str | Path | None, parse: Callable[..., Any], kind: str,
+                       fix: str, bad: Callable[[Path, int, Any, str], DataError] | None = None) -> list[Any]:
+    """Read a JSONL manifest with ``parse(obj, path, line, root)`` per line: blank lines skipped, ids
+    unique, at least one record; every problem is a DataError (``bad(path, line, id, problem)``)
+    naming the file, the line and the id."""
+    bad = bad or _bad
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"SFT manifest {path} not found; set data.manifest to a JSONL file")
+        raise DataError(f"{kind} {path} not found; {fix}")
     root = Path(video_root) if video_root else path.parent
-    out: list[SFTExample] = []
+    out: list[Any] = []
     seen: dict[str, int] = {}
     for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not text.strip():
@@ -121,14 +131,14 @@ def read_manifest(path: str | Path, video_root: str | Path | None = None) -> lis
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            raise _bad(path, i, None, f"not valid JSON ({e})") from e
-        ex = parse_record(obj, path, i, root)
+            raise bad(path, i, None, f"not valid JSON ({e})") from e
+        ex = parse(obj, path, i, root)
         if ex.id in seen:
-            raise _bad(path, i, ex.id, f"duplicate id (first on line {seen[ex.id]})")
+            raise bad(path, i, ex.id, f"duplicate id (first on line {seen[ex.id]})")
         seen[ex.id] = i
         out.append(ex)
     if not out:
-        raise DataError(f"SFT manifest {path} holds no records")
+        raise DataError(f"{kind} {path} holds no records")
     return out
 
 

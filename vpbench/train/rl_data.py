@@ -16,7 +16,6 @@ tokenizes the chat prompt and its refeed variant (the prompt + the refeed instru
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 
 from vpbench.config import suggest
 from vpbench.errors import DataError
+from vpbench.train.manifest import read_jsonl_records
 from vpbench.train.rewards import ANSWER_TYPES
 
 FIELDS = ("id", "video", "start", "end", "prompt", "answer", "answer_type", "keywords", "key_frames", "n_frames",
@@ -97,27 +97,8 @@ def parse_rl_record(obj: Any, path: Path, line: int, root: Path) -> RLExample:
 
 def read_rl_manifest(path: str | Path, video_root: str | Path | None = None) -> list[RLExample]:
     """Parse and validate an RL manifest; DataError naming the file, the line and the id."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"RL manifest {path} not found; set data.manifest to the rl.jsonl `vpbench data craft` wrote")
-    root = Path(video_root) if video_root else path.parent
-    out: list[RLExample] = []
-    seen: dict[str, int] = {}
-    for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise _bad(path, i, None, f"not valid JSON ({e})") from e
-        ex = parse_rl_record(obj, path, i, root)
-        if ex.id in seen:
-            raise _bad(path, i, ex.id, f"duplicate id (first on line {seen[ex.id]})")
-        seen[ex.id] = i
-        out.append(ex)
-    if not out:
-        raise DataError(f"RL manifest {path} holds no records")
-    return out
+    return read_jsonl_records(path, video_root, parse_rl_record, "RL manifest",
+                              "set data.manifest to the rl.jsonl `vpbench data craft` wrote", _bad)
 
 
 @dataclass(frozen=True, eq=False)
