@@ -55,3 +55,27 @@ class BackendBase:
 
     def check_samples(self, task: str, samples: Sequence[Sample]) -> Mapping[str, str]:
         return {}
+
+
+def parse_spec_options(cls: type, pairs: Sequence[str], skip: tuple[str, ...], backend: str) -> dict[str, Any]:
+    """The ``key=value`` options of a backend spec (``vllm:DIR,tp=2``) as typed keyword arguments of
+    the options dataclass ``cls`` (fields named in ``skip`` come from the spec's head, not options).
+    An unknown key or an uncastable value is a ConfigError naming the backend and the known keys."""
+    from dataclasses import fields
+
+    from vpbench.config import suggest
+    from vpbench.errors import ConfigError
+
+    kinds = {f.name: f.type for f in fields(cls) if f.name not in skip}
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or key not in kinds:
+            raise ConfigError(f"{backend} backend: unknown option {key!r}{suggest(key, kinds)}; "
+                              f"known: {', '.join(sorted(kinds))}")
+        cast = {"int": int, "float": float}.get(str(kinds[key]), str)
+        try:
+            values[key] = cast(value)
+        except ValueError as e:
+            raise ConfigError(f"{backend} backend: option {key}={value!r} is not a {cast.__name__}") from e
+    return values

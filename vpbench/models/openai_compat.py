@@ -27,13 +27,12 @@ import io
 import json
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Sequence
 
-from vpbench.config import suggest
 from vpbench.errors import ConfigError
 from vpbench.hashing import stable_hash
-from vpbench.models.base import BackendBase, Prepared
+from vpbench.models.base import BackendBase, Prepared, parse_spec_options
 from vpbench.types import Frames, Request, Response
 
 _FATAL = (401, 403, 404)
@@ -70,18 +69,7 @@ class OpenAIOptions:
         """``URL[#MODEL][,key=value...]``."""
         head, *pairs = arg.split(",")
         url, _, model = head.partition("#")
-        kinds = {f.name: f.type for f in fields(cls) if f.name not in ("base_url", "model")}
-        values: dict[str, Any] = {}
-        for pair in pairs:
-            key, eq, value = pair.partition("=")
-            if not eq or key not in kinds:
-                raise ConfigError(f"openai backend: unknown option {key!r}{suggest(key, kinds)}; "
-                                  f"known: {', '.join(sorted(kinds))}")
-            cast = {"int": int, "float": float}.get(str(kinds[key]), str)
-            try:
-                values[key] = cast(value)
-            except ValueError as e:
-                raise ConfigError(f"openai backend: option {key}={value!r} is not a {cast.__name__}") from e
+        values = parse_spec_options(cls, pairs, ("base_url", "model"), "openai")
         return cls(base_url=url.rstrip("/"), model=model, **values)
 
 

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from vpbench.config import suggest
 from vpbench.errors import ConfigError
 from vpbench.hashing import file_sha256, stable_hash
-from vpbench.models.base import BackendBase, Prepared
+from vpbench.models.base import BackendBase, Prepared, parse_spec_options
 from vpbench.types import Frames, Request, Response
 
 
@@ -57,18 +56,7 @@ class VLLMOptions:
     def parse(cls, arg: str) -> "VLLMOptions":
         """``DIR[,key=value...]``."""
         head, *pairs = arg.split(",")
-        kinds = {f.name: f.type for f in fields(cls) if f.name != "path"}
-        values: dict[str, Any] = {}
-        for pair in pairs:
-            key, eq, value = pair.partition("=")
-            if not eq or key not in kinds:
-                raise ConfigError(f"vllm backend: unknown option {key!r}{suggest(key, kinds)}; "
-                                  f"known: {', '.join(sorted(kinds))}")
-            cast = {"int": int, "float": float}.get(str(kinds[key]), str)
-            try:
-                values[key] = cast(value)
-            except ValueError as e:
-                raise ConfigError(f"vllm backend: option {key}={value!r} is not a {cast.__name__}") from e
+        values = parse_spec_options(cls, pairs, ("path",), "vllm")
         return cls(path=Path(head), **values)
 
 
