@@ -1,13 +1,14 @@
-"""Packaging: the top-level ``tasks/`` and ``recipes/`` folders ship inside the package as
-``vpbench.tasks`` and ``vpbench.recipes`` (with their READMEs and YAML configs), so a wheel or a
-non-editable install works outside the checkout. Everything else is in pyproject.toml."""
+"""Packaging: the top-level ``tasks/``, ``recipes/`` and ``reports/`` folders ship inside the package
+as ``vpbench.tasks``, ``vpbench.recipes`` and ``vpbench.reports_data`` (with their READMEs, YAML
+configs and the paper's CSV tables), so a wheel or a non-editable install works outside the checkout
+(``vpbench/resources.py`` finds them). Everything else is in pyproject.toml."""
 
 from setuptools import find_namespace_packages, find_packages, setup
 
-BUNDLED = {"vpbench.tasks": "tasks", "vpbench.recipes": "recipes"}
+BUNDLED = {"vpbench.tasks": "tasks", "vpbench.recipes": "recipes", "vpbench.reports_data": "reports"}
 """Package name → top-level folder shipped inside vpbench."""
 
-DATA = ["**/*.md", "**/*.yaml", "**/*.yml", "**/*.json", "**/*.txt"]
+DATA = ["**/*.md", "**/*.yaml", "**/*.yml", "**/*.json", "**/*.txt", "**/*.csv"]
 
 packages = find_packages(include=["vpbench", "vpbench.*"])
 package_dir = {}

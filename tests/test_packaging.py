@@ -1,4 +1,4 @@
-"""The wheel works outside the checkout: tasks/ and recipes/ ship inside the package.
+"""The wheel works outside the checkout: tasks/, recipes/ and reports/ ship inside the package.
 
 The default test builds the wheel, installs it (no deps) into a folder under /tmp and runs
 `python -m vpbench` from another directory with only that folder on the path; the slow test
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = ("vpbench", "tasks", "recipes", "pyproject.toml", "setup.py", "README.md")
+SOURCES = ("vpbench", "tasks", "recipes", "reports", "pyproject.toml", "setup.py", "README.md")
 
 
 @pytest.fixture(scope="module")
@@ -70,22 +70,32 @@ def _check_commands(vp: list[str], cwd: Path, env: dict[str, str], site: Path) -
     assert "--config" in helptext and "--set KEY=VALUE" in helptext
     version = _run([*vp, "--version"], cwd, env).stdout
     assert version.startswith("vpbench ")
+    plan = _run([*vp, "reproduce", "table1", "--plan", "--runs", "runs/t1"], cwd, env).stdout
+    assert "table1 (tiny scale): 4 steps — 0 done, 4 to run, 0 cannot run here" in plan, plan
+    assert f"vpbench synth motionbench --output {cwd.resolve() / 'runs/t1/data/motionbench'} --seed 0" in plan
+    grid = _run([*vp, "reproduce", "table5", "--plan", "--runs", "runs/t5"], cwd, env).stdout
+    config = site.resolve() / "vpbench/reports_data/configs/train/sft_contrastive_tiny_grid.yaml"
+    assert f"vpbench train sft --config {config} " in grid, grid  # the grid's recipe configs ship too
+    assert "[to run] table5/C/seed0/grpo" in grid and "0 cannot run here" in grid
 
 
 def test_wheel_ships_tasks_and_recipes_and_runs_outside_checkout(wheel: Path, tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for must in ("vpbench/tasks/__init__.py", "vpbench/tasks/motionbench/task.py", "vpbench/tasks/motionbench/README.md",
                  "vpbench/recipes/sft_contrastive.py", "vpbench/recipes/configs/sft_contrastive/tiny.yaml",
-                 "vpbench/recipes/configs/accelerate/fsdp.yaml", "vpbench/commands/run.py"):
+                 "vpbench/recipes/configs/accelerate/fsdp.yaml", "vpbench/commands/run.py",
+                 "vpbench/reports_data/tables.yaml", "vpbench/reports_data/paper/table5.csv",
+                 "vpbench/reports_data/grids/table5_tiny.yaml", "vpbench/reports_data/configs/models_tiny.yaml"):
         assert must in names, must
-    assert not any(n.startswith(("tasks/", "recipes/")) for n in names)  # no generic top-level packages
+    assert not any(n.startswith(("tasks/", "recipes/", "reports/")) for n in names)  # no generic top-level packages
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}  # the installed copy first; deps from this interpreter
-    env.pop("VPBENCH_TASKS_DIR", None)
+    for var in ("VPBENCH_TASKS_DIR", "VPBENCH_RECIPES_DIR", "VPBENCH_REPORTS_DIR"):
+        env.pop(var, None)
     _check_commands([sys.executable, "-m", "vpbench"], work, env, site)
 
 
@@ -98,7 +108,8 @@ def test_wheel_in_a_fresh_venv_runs_the_console_script(wheel: Path, tmp_path: Pa
     subprocess.run([*pip, "-c", str(REPO / "constraints.txt"), str(wheel)], check=True, timeout=1800)
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VPBENCH_TASKS_DIR", "VIRTUAL_ENV")}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VPBENCH_TASKS_DIR", "VPBENCH_RECIPES_DIR",
+                                                          "VPBENCH_REPORTS_DIR", "VIRTUAL_ENV")}
     site = next((venv / "lib").glob("python*/site-packages"))
     _check_commands([str(venv / "bin" / "vpbench")], work, env, site)
 

@@ -17,7 +17,6 @@ from vpbench.reports.grid import load_grid
 from vpbench.reports.plan import grid_plan
 from vpbench.reports.spec import get_spec, reports_dir
 
-CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def _grid(tmp: Path, name: str, **body) -> Path:
@@ -73,7 +72,8 @@ def test_table5_reduced_grid_trains_evaluates_renders_and_reruns_nothing(tmp_pat
     model, evaluated on 5 MotionBench questions; Ablation C's stage is absent → a missing row."""
     data = motionbench_with_videos.parent
     grid = _grid(tmp_path, "t5", table="table5", scale="tiny", base_model="@tiny", data={"root": str(data)},
-                 stages=[SFT], eval={"tasks": ["motionbench"], "args": ["--set", "stats.n_boot=100"]},
+                 torch_threads=1, stages=[SFT],
+                 eval={"tasks": ["motionbench"], "args": ["--batch-size", "5", "--set", "stats.n_boot=100"]},
                  variants=[{"key": "full", "paper_row": "VideoPerceiver-7B", "baseline": True},
                            {"key": "B", "paper_row": "Ablation B", "set": {"sft": {"contrastive.enabled": False}}},
                            {"key": "C", "paper_row": "Ablation C", "missing": "stage 2 is not in this grid"}])
@@ -126,7 +126,7 @@ def test_fingerprints_decide_reuse_and_seeds_multiply_runs(tmp_path):
     spec = get_spec("table5")
     path = reports_dir() / "grids" / "table5_tiny_stage1.yaml"
     grid = load_grid(path)
-    plan = grid_plan(spec, grid, tmp_path, CHECKOUT, gpu=False)
+    plan = grid_plan(spec, grid, tmp_path, gpu=False)
     sft = plan.step("table5/full-s1/seed0/sft")
     assert "data.scorer=random" in plan.step("table5/A-s1/seed0/sft").command
     sft.output.mkdir(parents=True)
@@ -136,10 +136,10 @@ def test_fingerprints_decide_reuse_and_seeds_multiply_runs(tmp_path):
     assert sft.done()
     changed = grid_plan(spec, load_grid(_grid(tmp_path, "g", **{**yaml.safe_load(path.read_text()),
                         "eval": {"tasks": ["motionbench"], "args": ["--set", "protocol.fps=2"]}})),
-                        tmp_path, CHECKOUT, gpu=False)
+                        tmp_path, gpu=False)
     assert changed.step("table5/full-s1/seed0/sft").fingerprint == sft.fingerprint  # training unchanged
     assert changed.step("table5/full-s1/seed0/eval").output != plan.step("table5/full-s1/seed0/eval").output
-    two = grid_plan(spec, grid, tmp_path, CHECKOUT, gpu=False, seeds=2)
+    two = grid_plan(spec, grid, tmp_path, gpu=False, seeds=2)
     assert two.evals["full-s1"] == ("table5/full-s1/seed0/eval", "table5/full-s1/seed1/eval")
     assert two.step("table5/full-s1/seed1/sft").fingerprint != sft.fingerprint
     assert "train.seed=1" in two.step("table5/full-s1/seed1/sft").command
@@ -159,16 +159,51 @@ def test_paper_scale_prints_multi_gpu_commands_without_gpus(tmp_path, capsys, mo
     assert "is a tiny-scale config but --scale paper was given" in capsys.readouterr().err
 
 
+def test_table6_tiny_grid_plans_block_and_frame_rate_rows_beside_the_paper(tmp_path, capsys):
+    """Table 6's tiny grid as planned: each variant trains and evaluates at its own block / frame rate,
+    sits beside its paper row, and the rows it cannot make say why."""
+    spec = get_spec("table6")
+    plan = grid_plan(spec, load_grid(reports_dir() / "grids" / "table6_tiny.yaml"), tmp_path, gpu=False)
+    rows = {r.key: r for r in plan.rows}
+    assert rows["block2"].baseline and not rows["fps10"].baseline
+    assert "contrastive.blocks=[1, 2, 3, 4]" in plan.step("table6/blocks1-4/seed0/sft").command
+    fps10_sft, fps10_eval = plan.step("table6/fps10/seed0/sft"), plan.step("table6/fps10/seed0/eval")
+    assert "--set data.fps=10.0" in fps10_sft.command and "data.key_frames=scorer" in fps10_sft.command
+    assert fps10_eval.argv[-2:] == ("--set", "motionbench.protocol.fps=10.0")  # after the grid's fps=5.0
+    assert rows["fps20"].reason == "missing: 4 fps maps to 20 fps, above the generated clips' 10 fps"
+    assert set(plan.evals) == {"block2", "block1", "block3", "blocks1-4", "fps1.25", "fps2.5", "fps10"}
+    assert cli.main(["reproduce", "table6", "--scale", "tiny", "--plan", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "table6 (tiny scale): 17 steps — 0 done, 17 to run, 0 cannot run here" in out
+    assert "  fps5: 5 fps (1fps) — missing: the same training and evaluation as row block2" in out
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("grid", ["table5_tiny_stage1.yaml", "table5_tiny.yaml"])
-def test_full_tiny_table5_grid_end_to_end(grid, tmp_path, capsys):
+@pytest.mark.parametrize("table", ["table5", "table6"])
+def test_full_tiny_grid_end_to_end(table, tmp_path, capsys):
     """The full tiny grid on CPU (minutes): every runnable variant trained and evaluated on generated
-    MotionBench, VRU-Accident VQA and captions; a second invocation reruns nothing."""
-    argv = ["reproduce", "table5", "--config", str(reports_dir() / "grids" / grid), "--runs", str(tmp_path)]
+    data (Table 5: MotionBench, VRU-Accident VQA and captions; Table 6: MotionBench), rendered with
+    paired Δ CIs against the baseline row; a second invocation reruns nothing."""
+    argv = ["reproduce", table, "--scale", "tiny", "--runs", str(tmp_path)]
     assert cli.main(argv) == 0
     first = capsys.readouterr().out
-    assert ", 0 failed;" in first
+    n_steps = {"table5": 16, "table6": 17}[table]
+    assert f"{table}: {n_steps} steps run, 0 reused, 0 failed;" in first
+    reports = tmp_path / "reports"
     for ext in ("csv", "md", "tex", "provenance.json"):
-        assert (tmp_path / "reports" / f"table5.{ext}").is_file()
+        assert (reports / f"{table}.{ext}").is_file()
+    assert list(reports.glob(f"{table}_*.png"))
+    cells = pd.read_csv(reports / f"{table}.csv", float_precision="round_trip").set_index(["row", "column"])
+    base = "full" if table == "table5" else "block2"
+    others = ("A", "B", "C") if table == "table5" else ("block1", "block3", "blocks1-4", "fps1.25", "fps2.5", "fps10")
+    for col in get_spec(table).columns:
+        if table == "table6" and col.label != "Dev AVG":
+            continue
+        assert pd.notna(cells.loc[(base, col.label), "ours"])
+        for key in others:  # each ablation: our value and a paired Δ CI against the baseline row
+            row = cells.loc[(key, col.label)]
+            assert pd.notna(row["ours"]) and row["paired_ci_low"] <= row["paired_delta"] <= row["paired_ci_high"]
+    missing = "D" if table == "table5" else "fps20"
+    assert cells.loc[missing, "note"].str.startswith("missing: ").all()
     assert cli.main(argv) == 0
-    assert " 0 steps run," in capsys.readouterr().out
+    assert f"{table}: 0 steps run, {n_steps} reused, 0 failed;" in capsys.readouterr().out

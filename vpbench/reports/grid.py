@@ -26,6 +26,21 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class TrainDataSpec:
+    """A generated training split (`vpbench synth TASK --split train`) under ``{root}/train_data``,
+    disjoint from every evaluation split; stage overrides name it as ``{train_data}``."""
+    synth: str = ""                  # "" = none; else the task whose training split is generated
+    n_videos: int = 24
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.synth and self.synth != "motionbench":
+            raise ConfigError(f"train_data.synth: only 'motionbench' has a training split generator, got {self.synth!r}")
+        if self.n_videos < 1:
+            raise ConfigError(f"train_data.n_videos must be >= 1, got {self.n_videos}")
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     key: str                         # row key in the tidy frame
     model: str                       # vpbench run --model spec; "@tiny" = build the tiny random model
@@ -40,8 +55,11 @@ class ModelsConfig:
     scale: str = "tiny"
     eval_args: tuple[str, ...] = ()  # extra `vpbench run` flags, e.g. [--set, stats.n_boot=2000]
     gpu_eval_args: tuple[str, ...] = ("--device", "cuda", "--batch-size", "8")
+    torch_threads: int = 0           # > 0: torch intra-op threads of every step (0: torch's default)
 
     def __post_init__(self) -> None:
+        if self.torch_threads < 0:
+            raise ConfigError(f"torch_threads must be >= 0, got {self.torch_threads}")
         keys = [m.key for m in self.models]
         if len(set(keys)) != len(keys):
             raise ConfigError(f"models: duplicate keys {keys}")
@@ -87,10 +105,14 @@ class Grid:
     eval: EvalSpec
     variants: tuple[Variant, ...]
     scale: str = "tiny"
-    base_model: str = "@tiny"        # first stage's {base}: "@tiny" builds the tiny random model
+    base_model: str = "@tiny"        # first stage's {base}: "@tiny[:micro|small]" builds the tiny random model
     seeds: int = 1
+    train_data: TrainDataSpec = field(default_factory=TrainDataSpec)
+    torch_threads: int = 0           # > 0: torch intra-op threads of every step (tiny models on a shared CPU: 1)
 
     def __post_init__(self) -> None:
+        if self.torch_threads < 0:
+            raise ConfigError(f"grid {self.table}: torch_threads must be >= 0, got {self.torch_threads}")
         keys = [v.key for v in self.variants]
         if len(set(keys)) != len(keys):
             raise ConfigError(f"grid {self.table}: duplicate variant keys {keys}")
@@ -102,8 +124,21 @@ class Grid:
                 if stage not in names:
                     raise ConfigError(f"grid {self.table}: variant {v.key} sets stage '{stage}'"
                                       f"{suggest(stage, names)}; stages: {names}")
+        if self.base_model.startswith("@") and tiny_variant(self.base_model) is None:
+            raise ConfigError(f"grid {self.table}: base_model {self.base_model!r}: use @tiny, @tiny:micro or @tiny:small")
         if self.scale not in SCALES or self.seeds < 1:
             raise ConfigError(f"grid {self.table}: scale must be one of {SCALES} and seeds >= 1")
+
+
+TINY_VARIANTS = ("micro", "small")
+
+
+def tiny_variant(model: str) -> str | None:
+    """``@tiny`` → micro, ``@tiny:small`` → small; None when ``model`` names no tiny model."""
+    name, _, variant = model.partition(":")
+    if name != "@tiny":
+        return None
+    return variant or "micro" if (variant or "micro") in TINY_VARIANTS else None
 
 
 def _strict(cls, raw: Mapping[str, Any], where: str, nested: Mapping[str, Any]) -> Any:
@@ -126,7 +161,8 @@ def load_models_config(path: Path) -> ModelsConfig:
 
 def load_grid(path: Path) -> Grid:
     return _strict(Grid, load_yaml(path), str(path), {"data": (DataSpec, False), "stages": (Stage, True),
-                                                      "eval": (EvalSpec, False), "variants": (Variant, True)})
+                                                      "eval": (EvalSpec, False), "variants": (Variant, True),
+                                                      "train_data": (TrainDataSpec, False)})
 
 
 def default_config(reports: Path, table: str, kind: str, scale: str) -> Path:

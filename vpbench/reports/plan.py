@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from vpbench.hashing import file_sha256, stable_hash
-from vpbench.reports.grid import Grid, ModelsConfig
+from vpbench.reports.grid import Grid, ModelsConfig, tiny_variant
 from vpbench.reports.spec import RowSpec, TableSpec, match_paper_row
+from vpbench.resources import bundled_path
 
 MARKER = "reproduce.json"
 
@@ -56,6 +57,7 @@ class Plan:
     steps: tuple[Step, ...]
     rows: tuple[RowSpec, ...]
     evals: Mapping[str, tuple[str, ...]]  # row key → its eval step ids (one per seed)
+    torch_threads: int = 0                # > 0: every step runs with this many torch intra-op threads
 
     def step(self, sid: str) -> Step:
         return next(s for s in self.steps if s.id == sid)
@@ -107,16 +109,39 @@ def _data_steps(spec: TableSpec, tasks: Sequence[str], data, root: Path) -> tupl
     return list(steps.values()), base
 
 
-def _tiny_model_step(root: Path, seed: int = 0) -> Step:
-    out = root / "models" / "tiny"
-    return Step("model/tiny", "model", ("vpbench", "model", "tiny", "--output", str(out), "--seed", str(seed)),
-                out, stable_hash({"model": "tiny", "seed": seed}))
+def _tiny_model_step(root: Path, seed: int = 0, variant: str = "micro") -> Step:
+    """The tiny random model (``micro``: path and fingerprint as before variants existed)."""
+    if variant == "micro":
+        out = root / "models" / "tiny"
+        return Step("model/tiny", "model", ("vpbench", "model", "tiny", "--output", str(out), "--seed", str(seed)),
+                    out, stable_hash({"model": "tiny", "seed": seed}))
+    out = root / "models" / f"tiny-{variant}"
+    return Step(f"model/tiny-{variant}", "model", ("vpbench", "model", "tiny", "--variant", variant, "--output",
+                                                    str(out), "--seed", str(seed)),
+                out, stable_hash({"model": "tiny", "variant": variant, "seed": seed}))
+
+
+def _train_data_step(spec, root: Path) -> Step | None:
+    """The generated training split (grid ``train_data``), or None."""
+    if not spec.synth:
+        return None
+    out = root / "train_data"
+    argv = ("vpbench", "synth", spec.synth, "--split", "train", "--n-videos", str(spec.n_videos), "--seed",
+            str(spec.seed), "--output", str(out))
+    return Step("train_data", "synth", argv, out, stable_hash({"train_split": spec.synth, "n": spec.n_videos,
+                                                              "seed": spec.seed}))
+
+
+def _threads(n: int) -> dict[str, int]:
+    """The thread count's part of a fingerprint (it changes reduction order); nothing when torch's default."""
+    return {"torch_threads": n} if n else {}
 
 
 def _eval_step(sid: str, model: str, tasks: Sequence[str], data_root: Path, out_base: Path, args: Sequence[str],
-               upstream: str, needs: Sequence[str], meta: Mapping[str, Any], missing: str = "") -> Step:
+               upstream: str, needs: Sequence[str], meta: Mapping[str, Any], missing: str = "",
+               threads: int = 0) -> Step:
     fp = stable_hash({"model": model, "upstream": upstream, "tasks": list(tasks), "data": str(data_root),
-                      "args": list(args)})
+                      "args": list(args), **_threads(threads)})
     out = out_base / f"eval-{fp[:8]}"
     argv = ("vpbench", "run", "--model", model, "--tasks", ",".join(tasks), "--data-root", str(data_root),
             "--output", str(out), *args)
@@ -144,13 +169,13 @@ def models_plan(spec: TableSpec, cfg: ModelsConfig, root: Path, *, gpu: bool) ->
         missing = "" if gpu or not paper_scale else "paper scale needs GPUs: run the printed command on a GPU machine"
         step = _eval_step(f"{spec.name}/{m.key}/eval", model, spec.tasks, data_root, root / spec.name / m.key, args,
                           upstream, needs, {"table": spec.name, "row": m.key, "seed": None, "ablation_id": ""},
-                          missing)
+                          missing, cfg.torch_threads)
         steps.append(step)
         evals[m.key] = (step.id,)
         pr = m.paper_rows.get(spec.name)
         rows.append(RowSpec(m.key, m.label or m.key,
                             match_paper_row(spec, paper, pr, f"models config: {m.key}") if pr else None))
-    return Plan(spec.name, cfg.scale, root, tuple(steps), tuple(rows), evals)
+    return Plan(spec.name, cfg.scale, root, tuple(steps), tuple(rows), evals, cfg.torch_threads)
 
 
 def _expand(value: Any, ctx: Mapping[str, str]) -> str:
@@ -160,40 +185,49 @@ def _expand(value: Any, ctx: Mapping[str, str]) -> str:
     return text
 
 
-def _recipe_missing(stage, checkout: Path, gpu: bool) -> str:
-    recipe = checkout / "recipes" / f"{stage.recipe}.py"
-    if not recipe.is_file():
-        return f"missing: recipe {recipe.relative_to(checkout)} (stage '{stage.name}') is not in this checkout"
-    if not (checkout / stage.config).is_file():
+def _recipe_missing(stage, gpu: bool) -> str:
+    if not bundled_path(f"recipes/{stage.recipe}.py").is_file():
+        return f"missing: recipe recipes/{stage.recipe}.py (stage '{stage.name}') is not in this checkout"
+    if not bundled_path(stage.config).is_file():
         return f"missing: recipe config {stage.config} (stage '{stage.name}') is not in this checkout"
     if stage.needs_gpu and not gpu:
         return f"stage '{stage.name}' needs GPUs: run the printed command on a GPU machine"
     return ""
 
 
-def _train_steps(grid: Grid, v, seed: int, root: Path, checkout: Path, base: Step | None, gpu: bool,
-                 made: dict[str, Step]) -> tuple[list[Step], Step | None, str]:
+def _overrides(launch: Sequence[str], items: Mapping[str, str]) -> list[str]:
+    """``--set k=v`` for ``vpbench train``; bare ``k=v`` for a recipe script (accelerate launch ...)."""
+    flag = tuple(launch[:1]) == ("vpbench",)
+    return [a for k, x in items.items() for a in (("--set", f"{k}={x}") if flag else (f"{k}={x}",))]
+
+
+def _train_steps(grid: Grid, v, seed: int, root: Path, base: Step | None, gpu: bool,
+                 made: dict[str, Step], data: Step | None = None) -> tuple[list[Step], Step | None, str]:
     """The chain of recipe stages of one variant and seed; returns (new steps, last step, model dir).
     A stage identical to one already planned (same fingerprint, in ``made``) is shared, not repeated."""
     steps: list[Step] = []
     prev: Step | None = base
     model = str(base.output) if base else grid.base_model
     upstream = base.fingerprint if base else grid.base_model
+    if data:
+        upstream = stable_hash({"model": upstream, "train_data": data.fingerprint})
     for stage in grid.stages:
         overrides = {**stage.set, **v.set.get(stage.name, {})}
-        recipe = checkout / "recipes" / f"{stage.recipe}.py"
-        fp = stable_hash({"stage": stage.name, "recipe": _hash_file(recipe), "config": _hash_file(checkout / stage.config),
+        recipe, config = bundled_path(f"recipes/{stage.recipe}.py"), bundled_path(stage.config)
+        fp = stable_hash({"stage": stage.name, "recipe": _hash_file(recipe), "config": _hash_file(config),
                           "set": {k: _expand(x, {"seed": str(seed)}) for k, x in overrides.items()},
-                          "args": list(stage.args), "seed": seed, "upstream": upstream})
+                          "args": list(stage.args), "seed": seed, "upstream": upstream,
+                          **_threads(grid.torch_threads)})
         if fp in made:  # e.g. Ablation C's stage 1 is the full recipe's
             prev, model, upstream = made[fp], str(made[fp].output / stage.export), fp
             continue
         out = root / grid.table / v.key / f"seed{seed}" / f"{stage.name}-{fp[:8]}"
-        ctx = {"root": str(root), "out": str(out), "seed": str(seed), "prev": model, "base": model}
-        argv = (*stage.launch, "--config", str(checkout / stage.config), *stage.args,
-                *(f"{k}={_expand(x, ctx)}" for k, x in overrides.items()))
+        ctx = {"root": str(root), "out": str(out), "seed": str(seed), "prev": model, "base": model,
+               "train_data": str(root / "train_data")}
+        argv = (*stage.launch, "--config", str(config), *stage.args,
+                *_overrides(stage.launch, {k: _expand(x, ctx) for k, x in overrides.items()}))
         step = Step(f"{grid.table}/{v.key}/seed{seed}/{stage.name}", "train", argv, out, fp,
-                    (prev.id,) if prev else (), _recipe_missing(stage, checkout, gpu),
+                    tuple(s.id for s in (prev, data) if s), _recipe_missing(stage, gpu),
                     {"row": v.key, "seed": seed, "stage": stage.name})
         steps.append(step)
         made[fp] = step
@@ -201,16 +235,17 @@ def _train_steps(grid: Grid, v, seed: int, root: Path, checkout: Path, base: Ste
     return steps, prev, model
 
 
-def grid_plan(spec: TableSpec, grid: Grid, root: Path, checkout: Path, *, gpu: bool, seeds: int | None = None) -> Plan:
+def grid_plan(spec: TableSpec, grid: Grid, root: Path, *, gpu: bool, seeds: int | None = None) -> Plan:
     """Tables 5-6: train every variant with the recipe stages (``seeds`` times), evaluate each."""
     from vpbench.reports.spec import load_paper
 
     paper = load_paper(spec)
     steps, data_root = _data_steps(spec, grid.eval.tasks, grid.data, root)
     data_ids = [s.id for s in steps]
-    base = _tiny_model_step(root) if grid.base_model == "@tiny" else None
-    if base:
-        steps.append(base)
+    variant = tiny_variant(grid.base_model)
+    base = _tiny_model_step(root, variant=variant) if variant else None
+    data = _train_data_step(grid.train_data, root)
+    steps += [s for s in (base, data) if s]
     rows, evals = [], {}
     made: dict[str, Step] = {}
     paper_scale = grid.scale == "paper"
@@ -222,15 +257,17 @@ def grid_plan(spec: TableSpec, grid: Grid, root: Path, checkout: Path, *, gpu: b
             continue
         ids = []
         for seed in range(seeds or grid.seeds):
-            chain, last, model = _train_steps(grid, v, seed, root, checkout, base, gpu, made)
+            chain, last, model = _train_steps(grid, v, seed, root, base, gpu, made, data)
             steps += chain
-            args = [*grid.eval.args, *v.eval_args, *(grid.eval.gpu_args if paper_scale else ())]
+            args = [_expand(a, {"root": str(root)})
+                    for a in (*grid.eval.args, *v.eval_args, *(grid.eval.gpu_args if paper_scale else ()))]
             ev = _eval_step(f"{grid.table}/{v.key}/seed{seed}/eval", model, grid.eval.tasks, data_root,
                             root / grid.table / v.key / f"seed{seed}", args, last.fingerprint if last else "",
                             [*data_ids, *([last.id] if last else [])],
                             {"table": spec.name, "row": v.key, "seed": seed, "ablation_id": v.key},
-                            "" if gpu or not paper_scale else "paper scale needs GPUs: run the printed command on a GPU machine")
+                            "" if gpu or not paper_scale else "paper scale needs GPUs: run the printed command on a GPU machine",
+                            grid.torch_threads)
             steps.append(ev)
             ids.append(ev.id)
         evals[v.key] = tuple(ids)
-    return Plan(spec.name, grid.scale, root, tuple(steps), tuple(rows), evals)
+    return Plan(spec.name, grid.scale, root, tuple(steps), tuple(rows), evals, grid.torch_threads)

@@ -49,7 +49,7 @@ def make_plan(opts: ReproduceOptions) -> Plan:
     gpu = _gpu() if needs_gpu else False  # (importing torch only when it matters)
     if spec.kind == "models":
         return models_plan(spec, cfg, root, gpu=gpu)  # type: ignore[arg-type]
-    return grid_plan(spec, cfg, root, reports.parent, gpu=gpu, seeds=opts.seeds)  # type: ignore[arg-type]
+    return grid_plan(spec, cfg, root, gpu=gpu, seeds=opts.seeds)  # type: ignore[arg-type]
 
 
 def render(spec: TableSpec, rows: Sequence[RowSpec], dirs: Sequence[Path], root: Path, out_dir: Path,

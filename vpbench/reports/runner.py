@@ -7,14 +7,16 @@ run and the table shows the failed cells with the reason. Nothing finished is ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from vpbench.reports.plan import MARKER, Plan, Step
 from vpbench.reports.spec import RowSpec
@@ -50,11 +52,26 @@ def _argv(step: Step) -> list[str]:
     return list(step.argv)
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run a step in this process with ``n`` torch intra-op threads (0: unchanged), restored after."""
+    if not n:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _in_process(step: Step, f) -> int:
     """A vpbench command other than ``train`` runs in this process (``vpbench.cli.main`` on the same
     argv, output to the step's log): no interpreter start and torch import per step. Trainings run as
     their own process, as ``vpbench train`` launches them."""
-    import contextlib
     import traceback
 
     from vpbench.cli import main
@@ -69,14 +86,31 @@ def _in_process(step: Step, f) -> int:
             return 4
 
 
-def _run_one(step: Step, echo: Callable[[str], None]) -> StepResult:
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (user + system)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _run_one(step: Step, echo: Callable[[str], None], threads: int = 0) -> StepResult:
+    wall, cpu = time.monotonic(), _cpu_seconds()
+    result = _run_logged(step, echo, threads)
+    echo(f"  {result.status} in {time.monotonic() - wall:.1f} s wall, {_cpu_seconds() - cpu:.1f} s CPU")
+    return result
+
+
+def _run_logged(step: Step, echo: Callable[[str], None], threads: int) -> StepResult:
     log = step.output.parent / f"{step.output.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parents[2]), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        [str(Path(__file__).resolve().parents[2]), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        **({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})}
     with open(log, "w", encoding="utf-8") as f:
         if step.argv[0] == "vpbench" and step.argv[1:2] != ("train",):
-            code = _in_process(step, f)
+            with _torch_threads(threads):
+                code = _in_process(step, f)
         else:
             f.flush()
             code = subprocess.run(_argv(step), stdout=f, stderr=subprocess.STDOUT, env=env, check=False).returncode
@@ -107,7 +141,7 @@ def execute(plan: Plan, echo: Callable[[str], None] = print) -> dict[str, StepRe
             results[s.id] = StepResult(s.id, "blocked", failed.reason)
             continue
         echo(f"[{i}/{len(runnable)}] {s.id}: {s.command}")
-        results[s.id] = _run_one(s, echo)
+        results[s.id] = _run_one(s, echo, plan.torch_threads)
     for s in todo:
         if s.id not in results:
             results[s.id] = StepResult(s.id, "missing", plan.blocked_by(s))

@@ -18,13 +18,11 @@ from vpbench.errors import ConfigError, DataError
 
 
 def reports_dir() -> Path:
-    """``reports/`` of the vpbench checkout (paper numbers, table specs, grids, model configs)."""
-    import vpbench
+    """``reports/`` (paper numbers, table specs, grids, model configs): the checkout's, or the copy
+    an installed vpbench ships (``vpbench/reports_data``); ``$VPBENCH_REPORTS_DIR`` overrides."""
+    from vpbench.resources import reports_dir as bundled
 
-    path = Path(vpbench.__file__).resolve().parent.parent / "reports"
-    if not (path / "tables.yaml").is_file():
-        raise ConfigError(f"{path / 'tables.yaml'} not found: run vpbench reproduce from a vpbench checkout")
-    return path
+    return bundled()
 
 
 @dataclass(frozen=True)
