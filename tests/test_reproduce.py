@@ -44,13 +44,15 @@ def test_table1_plan_on_a_fresh_checkout_lists_missing_runs_and_commands(tmp_pat
 
 
 def test_table1_tiny_renders_beside_the_paper_and_reruns_nothing(tmp_path, capsys):
-    cfg = _grid(tmp_path, "models", scale="tiny", data={"synth": True},
-                models=[{"key": "dummy_first", "model": "dummy:first",
-                         "paper_rows": {"table1": "Random"}}])
+    """Generated data, dummy:first beside the paper's Random row and the tiny random Qwen2.5-VL."""
+    cfg = _grid(tmp_path, "models", scale="tiny", data={"synth": True}, torch_threads=1,
+                eval_args=["--batch-size", "8"],
+                models=[{"key": "dummy_first", "model": "dummy:first", "paper_rows": {"table1": "Random"}},
+                        {"key": "tiny_random", "model": "@tiny"}])
     argv = ["reproduce", "table1", "--config", str(cfg), "--runs", str(tmp_path / "runs")]
     assert cli.main(argv) == 0
     first = capsys.readouterr().out
-    assert "table1: 2 steps run, 0 reused, 0 failed" in first
+    assert "table1: 4 steps run, 0 reused, 0 failed" in first  # data, dummy eval, tiny model, tiny eval
     reports = tmp_path / "runs" / "reports"
     cells = pd.read_csv(reports / "table1.csv", float_precision="round_trip")
     run = next(p for p in (tmp_path / "runs" / "table1" / "dummy_first").glob("eval-*") if p.is_dir())
@@ -61,10 +63,18 @@ def test_table1_tiny_renders_beside_the_paper_and_reruns_nothing(tmp_path, capsy
     assert mine["label"] == "Random" and mine["run_ids"] == str(run.relative_to(tmp_path / "runs"))
     md = (reports / "table1.md").read_text()
     assert "| VideoPerceiver-7B " in md and "| GPT-4o [48] " in md and "dummy_first" in md
+    tiny = next(p for p in (tmp_path / "runs" / "table1" / "tiny_random").glob("eval-*") if p.is_dir())
+    tiny_dev = next(m for m in json.loads((tiny / "results.json").read_text())["results"]["motionbench"]["metrics"]
+                    if m["name"] == "Dev-AVG")
+    row = cells[(cells["row"] == "tiny_random") & (cells["column"] == "Dev AVG")].iloc[0]
+    assert row["ours"] == tiny_dev["value"] and tiny_dev["n"] == 14  # the 14 scorable dev questions
+    assert row["run_ids"] == str(tiny.relative_to(tmp_path / "runs")) and row["paper"] != row["paper"]  # no paper row
+    line = next(ln for ln in md.splitlines() if "tiny_random" in ln)
+    assert line.count("—") == 1 and "unavailable: test answers are hidden" in line  # only Test AVG, saying why
     assert {p.name for p in reports.iterdir()} == {"table1.csv", "table1.md", "table1.tex",
                                                    "table1.provenance.json", "table1_bars1.png"}
     assert cli.main(argv) == 0
-    assert "table1: 0 steps run, 2 reused, 0 failed" in capsys.readouterr().out
+    assert "table1: 0 steps run, 4 reused, 0 failed" in capsys.readouterr().out
 
 
 def test_table5_reduced_grid_trains_evaluates_renders_and_reruns_nothing(tmp_path, motionbench_with_videos, capsys):
@@ -166,16 +176,34 @@ def test_table6_tiny_grid_plans_block_and_frame_rate_rows_beside_the_paper(tmp_p
     plan = grid_plan(spec, load_grid(reports_dir() / "grids" / "table6_tiny.yaml"), tmp_path, gpu=False)
     rows = {r.key: r for r in plan.rows}
     assert rows["block2"].baseline and not rows["fps10"].baseline
-    assert "contrastive.blocks=[1, 2, 3, 4]" in plan.step("table6/blocks1-4/seed0/sft").command
+    assert "contrastive.blocks=[1, 2, 3]" in plan.step("table6/blocks1-3/seed0/sft").command
     fps10_sft, fps10_eval = plan.step("table6/fps10/seed0/sft"), plan.step("table6/fps10/seed0/eval")
     assert "--set data.fps=10.0" in fps10_sft.command and "data.key_frames=scorer" in fps10_sft.command
     assert fps10_eval.argv[-2:] == ("--set", "motionbench.protocol.fps=10.0")  # after the grid's fps=5.0
     assert rows["fps20"].reason == "missing: 4 fps maps to 20 fps, above the generated clips' 10 fps"
-    assert set(plan.evals) == {"block2", "block1", "block3", "blocks1-4", "fps1.25", "fps2.5", "fps10"}
+    assert set(plan.evals) == {"block2", "block1", "block3", "blocks1-3", "fps1.25", "fps2.5", "fps10"}
     assert cli.main(["reproduce", "table6", "--scale", "tiny", "--plan", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "table6 (tiny scale): 17 steps — 0 done, 17 to run, 0 cannot run here" in out
     assert "  fps5: 5 fps (1fps) — missing: the same training and evaluation as row block2" in out
+
+
+def test_tiny_grids_switch_their_stage1_config_with_one_line(tmp_path):
+    """The tiny grids train stage 1 with their own fast config; pointing the one `config:` line at the
+    config meant to learn (tiny_learn.yaml: same model preset, data and sampling) is the whole switch."""
+    spec = get_spec("table5")
+    text = (reports_dir() / "grids" / "table5_tiny.yaml").read_text()
+    line = "    config: reports/configs/train/sft_contrastive_tiny_grid.yaml\n"
+    assert text.count(line) == 1
+    switched = tmp_path / "t5.yaml"
+    switched.write_text(text.replace(line, "    config: recipes/configs/sft_contrastive/tiny_learn.yaml\n"))
+    fast = grid_plan(spec, load_grid(reports_dir() / "grids" / "table5_tiny.yaml"), tmp_path, gpu=False)
+    learn = grid_plan(spec, load_grid(switched), tmp_path, gpu=False)
+    sft = learn.step("table5/full/seed0/sft")
+    assert sft.argv[:5] == ("vpbench", "train", "sft", "--config",
+                            str(reports_dir().parent / "recipes/configs/sft_contrastive/tiny_learn.yaml"))
+    assert not learn.blocked_by(sft) and sft.fingerprint != fast.step("table5/full/seed0/sft").fingerprint
+    assert learn.step("table5/full/seed0/grpo").needs == (sft.id, "train_data")  # stage 2 follows the new stage 1
 
 
 @pytest.mark.slow
@@ -195,7 +223,7 @@ def test_full_tiny_grid_end_to_end(table, tmp_path, capsys):
     assert list(reports.glob(f"{table}_*.png"))
     cells = pd.read_csv(reports / f"{table}.csv", float_precision="round_trip").set_index(["row", "column"])
     base = "full" if table == "table5" else "block2"
-    others = ("A", "B", "C") if table == "table5" else ("block1", "block3", "blocks1-4", "fps1.25", "fps2.5", "fps10")
+    others = ("A", "B", "C") if table == "table5" else ("block1", "block3", "blocks1-3", "fps1.25", "fps2.5", "fps10")
     for col in get_spec(table).columns:
         if table == "table6" and col.label != "Dev AVG":
             continue
