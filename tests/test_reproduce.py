@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from vpbench import cli
+from vpbench.errors import ConfigError
 from vpbench.reports import reproduce as rp
 from vpbench.reports.grid import load_grid
 from vpbench.reports.plan import grid_plan
@@ -235,3 +236,16 @@ def test_full_tiny_grid_end_to_end(table, tmp_path, capsys):
     assert cells.loc[missing, "note"].str.startswith("missing: ").all()
     assert cli.main(argv) == 0
     assert f"{table}: 0 steps run, {n_steps} reused, 0 failed;" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"torch_threads": -1}, "grid table5: torch_threads must be >= 0, got -1"),
+    ({"base_model": "@tiny:huge"}, "base_model '@tiny:huge': use @tiny, @tiny:micro or @tiny:small"),
+    ({"train_data": {"synth": "mvbench"}}, "train_data.synth: only 'motionbench' has a training split generator"),
+    ({"train_data": {"synth": "motionbench", "n_video": 3}}, "n_video"),
+])
+def test_grid_config_errors_name_the_key(tmp_path, change, message):
+    body = {**yaml.safe_load((reports_dir() / "grids" / "table5_tiny.yaml").read_text()), **change}
+    with pytest.raises(ConfigError) as err:
+        load_grid(_grid(tmp_path, "bad", **body))
+    assert message in str(err.value)
