@@ -242,7 +242,7 @@ def test_full_tiny_grid_end_to_end(table, tmp_path, capsys):
     ({"torch_threads": -1}, "grid table5: torch_threads must be >= 0, got -1"),
     ({"base_model": "@tiny:huge"}, "base_model '@tiny:huge': use @tiny, @tiny:micro or @tiny:small"),
     ({"train_data": {"synth": "mvbench"}}, "train_data.synth: only 'motionbench' has a training split generator"),
-    ({"train_data": {"synth": "motionbench", "n_video": 3}}, "n_video"),
+    ({"train_data": {"synth": "motionbench", "n_video": 3}}, "train_data (did you mean 'n_videos'?)"),
 ])
 def test_grid_config_errors_name_the_key(tmp_path, change, message):
     body = {**yaml.safe_load((reports_dir() / "grids" / "table5_tiny.yaml").read_text()), **change}
