@@ -122,3 +122,37 @@ def test_cli_writes_train_and_sized_eval_splits(tmp_path: Path, capsys: pytest.C
     assert len((tmp_path / "e" / "video_info.meta.jsonl").read_text().splitlines()) == 7
     assert main(["synth", "mvbench", "--split", "train", "--output", str(tmp_path / "m")]) == 2
     assert "motionbench only" in capsys.readouterr().err
+
+
+def test_cli_fps_writes_the_same_frames_at_that_rate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--fps: the same rendered frames, played at the given rate (info, mp4 timestamps, marker);
+    another rate into the same folder is refused, the same one regenerates in place."""
+    import json
+
+    from vpbench.cli import main
+    from vpbench.synth.render import read_mp4
+
+    for name, fps in (("e10", []), ("e4", ["--fps", "4"])):
+        assert main(["synth", "motionbench", "--n-videos", "2", "--seed", "1", "--output", str(tmp_path / name),
+                     *fps]) == 0
+    rows = {n: [json.loads(x) for x in (tmp_path / n / "video_info.meta.jsonl").read_text().splitlines()]
+            for n in ("e10", "e4")}
+    assert [r["video_info"]["fps"] for r in rows["e4"]] == [4.0, 4.0]
+    assert [r["video_info"]["duration"] for r in rows["e4"]] == [7.5, 7.5]
+    assert [r["qa"] for r in rows["e4"]] == [r["qa"] for r in rows["e10"]]
+    key = rows["e4"][0]["key"]
+    (f10, r10), (f4, r4) = (read_mp4(tmp_path / n / "self-collected" / f"{key}.mp4") for n in ("e10", "e4"))
+    assert (r10, r4) == (10.0, 4.0) and f4.shape == f10.shape == (30, 96, 128, 3)
+    assert json.loads((tmp_path / "e4" / ".vpbench-synth.json").read_text()) == {"task": "motionbench", "seed": 1,
+                                                                                  "fps": 4.0}
+    capsys.readouterr()
+    assert main(["synth", "motionbench", "--n-videos", "2", "--seed", "1", "--output", str(tmp_path / "e4")]) == 2
+    assert "--seed 1 --fps 4" in capsys.readouterr().err
+    assert main(["synth", "motionbench", "--n-videos", "2", "--seed", "1", "--fps", "4",
+                 "--output", str(tmp_path / "e4")]) == 0
+    with pytest.raises(SystemExit) as bad:
+        main(["synth", "motionbench", "--fps", "0", "--output", str(tmp_path / "z")])
+    assert bad.value.code == 2 and "expected a positive finite number, got 0" in capsys.readouterr().err
+    assert main(["synth", "motionbench", "--split", "train", "--n-videos", "2", "--fps", "4",
+                 "--output", str(tmp_path / "t")]) == 0
+    assert json.loads((tmp_path / "t" / "split.json").read_text())["params"]["canvas"][2] == 4.0
