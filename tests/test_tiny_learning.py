@@ -170,4 +170,4 @@ def test_tiny_learn_config_samples_the_frames_the_split_indexes() -> None:
     data = load_config(CONFIG).data
     keys = ("fps", "nframes", "min_frames", "max_frames", "min_pixels", "max_pixels", "total_pixels")
     assert {k: getattr(data, k) for k in keys} == {k: getattr(TINY_PROTOCOL, k) for k in keys}
-    assert eval_sets(data)[:2] == ["motionbench.protocol.fps=5.0", "motionbench.protocol.nframes=null"]
+    assert eval_sets(data)[:2] == ["motionbench.protocol.fps=2.0", "motionbench.protocol.nframes=null"]
