@@ -156,3 +156,33 @@ def test_cli_fps_writes_the_same_frames_at_that_rate(tmp_path: Path, capsys: pyt
     assert main(["synth", "motionbench", "--split", "train", "--n-videos", "2", "--fps", "4",
                  "--output", str(tmp_path / "t")]) == 0
     assert json.loads((tmp_path / "t" / "split.json").read_text())["params"]["canvas"][2] == 4.0
+
+
+def test_truncated_rope_note_names_the_collapse_under_transformers_4() -> None:
+    """transformers 4.x casts seconds-per-temporal-patch to int in get_rope_index: checked against the
+    installed model code, and the note says so for the 10 -> 5 fps sampling but not for 4 -> 2 fps."""
+    import torch
+    import transformers
+
+    from vpbench.models.qwen_inputs import truncated_rope_note
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLModel
+
+    major = int(transformers.__version__.split(".")[0])
+    assert truncated_rope_note(2.0) is None and truncated_rope_note(1.0) is None
+    note = truncated_rope_note(0.4286)
+    if major >= 5:
+        assert note is None
+        return
+    assert note is not None and "collapse to 0" in note
+    assert "uneven" in (truncated_rope_note(1.0714) or "")
+    cfg = Qwen2_5_VLConfig(text_config={"hidden_size": 32, "num_attention_heads": 2, "num_key_value_heads": 1,
+                                        "num_hidden_layers": 1, "intermediate_size": 32, "vocab_size": 16,
+                                        "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}},
+                           vision_config={"depth": 1, "hidden_size": 16, "intermediate_size": 16, "num_heads": 1,
+                                          "out_hidden_size": 32, "tokens_per_second": 2},
+                           video_token_id=5, vision_start_token_id=4, image_token_id=6)
+    model = Qwen2_5_VLModel(cfg)
+    ids = torch.tensor([[1, 4] + [5] * 7 + [2]])  # grid (7, 2, 2) merged 2x2 -> 7 video tokens
+    for spg, want in ((0.4286, [0] * 7), (1.0714, [0, 2, 4, 6, 8, 10, 12])):
+        pos, _ = model.get_rope_index(ids, None, torch.tensor([[7, 2, 2]]), second_per_grid_ts=torch.tensor([spg]))
+        assert (pos[0, 0, 2:9] - pos[0, 0, 2]).tolist() == want

@@ -197,6 +197,21 @@ def second_per_grid_t(frames: Frames, temporal_patch_size: int = 2) -> float:
     return round(temporal_patch_size / sample_fps(frames), 6)
 
 
+def truncated_rope_note(spg: float) -> str | None:
+    """Why the installed transformers gives wrong temporal positions for ``spg`` seconds per temporal
+    patch, or None. transformers 4.5x casts ``second_per_grid_t`` to an integer inside Qwen2.5-VL's
+    ``get_rope_index`` (the reference and vLLM keep the fraction): below 1 s every video token gets
+    temporal position 0; a fraction above 1 s stretches time unevenly."""
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) >= 5 or float(spg).is_integer():
+        return None
+    return (f"{spg:g} s per temporal patch: transformers {transformers.__version__} truncates it to "
+            f"{int(spg)} in Qwen2.5-VL's get_rope_index, so the video tokens' temporal positions "
+            f"{'all collapse to 0' if spg < 1 else 'are uneven'} (the reference and vLLM keep the fraction); "
+            "sample at a rate giving whole seconds per temporal patch (temporal_patch_size / fps) or use transformers 5")
+
+
 def takes_mm_token_type_ids(model: Any) -> bool:
     """Whether ``model.forward`` takes ``mm_token_type_ids`` (transformers 5.x Qwen2.5-VL; 4.x does not).
 
