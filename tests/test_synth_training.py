@@ -173,7 +173,7 @@ def test_truncated_rope_note_names_the_collapse_under_transformers_4() -> None:
     if major >= 5:
         assert note is None
         return
-    assert note is not None and "collapse to 0" in note
+    assert note is not None and "every video token gets temporal position 0" in note
     cfg = Qwen2_5_VLConfig(text_config={"hidden_size": 32, "num_attention_heads": 2, "num_key_value_heads": 1,
                                         "num_hidden_layers": 1, "intermediate_size": 32, "vocab_size": 16,
                                         "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}},
