@@ -140,6 +140,9 @@ def test_shuffled_frames_copy_exchanges_frames_across_videos(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 8 open: at tiny scale the trained model is still at chance on the "
+                   "held-out questions (tiny_learn.yaml header), so it cannot beat the shuffled-frames control; "
+                   "strict: when the pixels start to teach, this XPASS fails the run and the mark must go")
 def test_shuffled_frames_control_stays_near_chance_while_pixels_teach(tmp_path: Path) -> None:
     """Full-length tiny config on the real split vs the same split with frames shuffled across videos."""
     from vpbench.synth import tiny_demo
