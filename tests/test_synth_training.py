@@ -122,3 +122,66 @@ def test_cli_writes_train_and_sized_eval_splits(tmp_path: Path, capsys: pytest.C
     assert len((tmp_path / "e" / "video_info.meta.jsonl").read_text().splitlines()) == 7
     assert main(["synth", "mvbench", "--split", "train", "--output", str(tmp_path / "m")]) == 2
     assert "motionbench only" in capsys.readouterr().err
+
+
+def test_cli_fps_writes_the_same_frames_at_that_rate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--fps: the same rendered frames, played at the given rate (info, mp4 timestamps, marker);
+    another rate into the same folder is refused, the same one regenerates in place."""
+    import json
+
+    from vpbench.cli import main
+    from vpbench.synth.render import read_mp4
+
+    for name, fps in (("e10", []), ("e4", ["--fps", "4"])):
+        assert main(["synth", "motionbench", "--n-videos", "2", "--seed", "1", "--output", str(tmp_path / name),
+                     *fps]) == 0
+    rows = {n: [json.loads(x) for x in (tmp_path / n / "video_info.meta.jsonl").read_text().splitlines()]
+            for n in ("e10", "e4")}
+    assert [r["video_info"]["fps"] for r in rows["e4"]] == [4.0, 4.0]
+    assert [r["video_info"]["duration"] for r in rows["e4"]] == [7.5, 7.5]
+    assert [r["qa"] for r in rows["e4"]] == [r["qa"] for r in rows["e10"]]
+    key = rows["e4"][0]["key"]
+    (f10, r10), (f4, r4) = (read_mp4(tmp_path / n / "self-collected" / f"{key}.mp4") for n in ("e10", "e4"))
+    assert (r10, r4) == (10.0, 4.0) and f4.shape == f10.shape == (30, 96, 128, 3)
+    assert json.loads((tmp_path / "e4" / ".vpbench-synth.json").read_text()) == {"task": "motionbench", "seed": 1,
+                                                                                  "fps": 4.0}
+    capsys.readouterr()
+    assert main(["synth", "motionbench", "--n-videos", "2", "--seed", "1", "--output", str(tmp_path / "e4")]) == 2
+    assert "--seed 1 --fps 4" in capsys.readouterr().err
+    assert main(["synth", "motionbench", "--n-videos", "2", "--seed", "1", "--fps", "4",
+                 "--output", str(tmp_path / "e4")]) == 0
+    with pytest.raises(SystemExit) as bad:
+        main(["synth", "motionbench", "--fps", "0", "--output", str(tmp_path / "z")])
+    assert bad.value.code == 2 and "expected a positive finite number, got 0" in capsys.readouterr().err
+    assert main(["synth", "motionbench", "--split", "train", "--n-videos", "2", "--fps", "4",
+                 "--output", str(tmp_path / "t")]) == 0
+    assert json.loads((tmp_path / "t" / "split.json").read_text())["params"]["canvas"][2] == 4.0
+
+
+def test_truncated_rope_note_names_the_collapse_under_transformers_4() -> None:
+    """transformers 4.x casts seconds-per-temporal-patch to int in get_rope_index: checked against the
+    installed model code, and the note says so for the 10 -> 5 fps sampling but not for 4 -> 2 fps."""
+    import torch
+    import transformers
+
+    from vpbench.models.qwen_inputs import truncated_rope_note
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLModel
+
+    major = int(transformers.__version__.split(".")[0])
+    assert truncated_rope_note(2.0) is None and truncated_rope_note(1.0) is None and truncated_rope_note(1.0714) is None
+    note = truncated_rope_note(0.4286)
+    if major >= 5:
+        assert note is None
+        return
+    assert note is not None and "every video token gets temporal position 0" in note
+    cfg = Qwen2_5_VLConfig(text_config={"hidden_size": 32, "num_attention_heads": 2, "num_key_value_heads": 1,
+                                        "num_hidden_layers": 1, "intermediate_size": 32, "vocab_size": 16,
+                                        "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}},
+                           vision_config={"depth": 1, "hidden_size": 16, "intermediate_size": 16, "num_heads": 1,
+                                          "out_hidden_size": 32, "tokens_per_second": 2},
+                           video_token_id=5, vision_start_token_id=4, image_token_id=6)
+    model = Qwen2_5_VLModel(cfg)
+    ids = torch.tensor([[1, 4] + [5] * 7 + [2]])  # grid (7, 2, 2) merged 2x2 -> 7 video tokens
+    for spg, want in ((0.4286, [0] * 7), (1.0714, [0, 2, 4, 6, 8, 10, 12])):
+        pos, _ = model.get_rope_index(ids, None, torch.tensor([[7, 2, 2]]), second_per_grid_ts=torch.tensor([spg]))
+        assert (pos[0, 0, 2:9] - pos[0, 0, 2]).tolist() == want

@@ -12,13 +12,18 @@ import shutil
 import sys
 from pathlib import Path
 
-from vpbench.commands._base import command, positive_int
+from vpbench.commands._base import command, positive_float, positive_int
 
 ORDER = 60
 MARKER = ".vpbench-synth.json"
 
 
-def guard_target(target: Path, task: str, seed: int, overwrite: bool) -> None:
+def marker_for(task: str, seed: int, fps: float | None = None) -> dict:
+    """What a generated folder's marker holds (``fps`` only when the clips' frame rate was chosen)."""
+    return {"task": task, "seed": seed} | ({"fps": fps} if fps else {})
+
+
+def guard_target(target: Path, task: str, seed: int, overwrite: bool, fps: float | None = None) -> None:
     """Refuse (or, with ``overwrite``, empty) a non-empty folder that holds other data."""
     from vpbench.errors import ConfigError
 
@@ -26,21 +31,22 @@ def guard_target(target: Path, task: str, seed: int, overwrite: bool) -> None:
         return
     marker = target / MARKER
     prev = json.loads(marker.read_text()) if marker.is_file() else None
-    if prev == {"task": task, "seed": seed}:
+    if prev == marker_for(task, seed, fps):
         return  # the same data again: regenerated in place, identically
     if overwrite:
         shutil.rmtree(target)
         return
-    held = (f"{prev['task']} data generated with --seed {prev['seed']}" if prev
-            else "files not written by `vpbench synth`")
-    raise ConfigError(f"{target} already holds {held}; writing {task} --seed {seed} there would mix the two. "
+    held = (f"{prev['task']} data generated with --seed {prev['seed']}"
+            + (f" --fps {prev['fps']:g}" if prev.get("fps") else "") if prev else "files not written by `vpbench synth`")
+    new = f"{task} --seed {seed}" + (f" --fps {fps:g}" if fps else "")
+    raise ConfigError(f"{target} already holds {held}; writing {new} there would mix the two. "
                       f"Use a new --output, or --overwrite to delete {target} first")
 
 
 def _synth(ns: argparse.Namespace) -> int:
     from vpbench.registry import get_task, resolve_task_list
 
-    if ns.split != "eval" or ns.n_videos:  # training split / sized evaluation split (vpbench/synth/command.py)
+    if ns.split != "eval" or ns.n_videos or ns.fps:  # training split / sized or timed evaluation split (synth/command.py)
         from vpbench.synth.command import synth_split
         return synth_split(ns)
 
@@ -57,7 +63,7 @@ def _synth(ns: argparse.Namespace) -> int:
             continue
         guard_target(target, task.data_folder, ns.seed, ns.overwrite)
         task.synth(target, ns.seed)
-        (target / MARKER).write_text(json.dumps({"task": task.data_folder, "seed": ns.seed}) + "\n")
+        (target / MARKER).write_text(json.dumps(marker_for(task.data_folder, ns.seed)) + "\n")
         done.add(str(target))
         print(f"{name}: generated data in {target.resolve()}")
     return 0
@@ -73,3 +79,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--split", choices=["eval", "train"], default="eval",
                    help="train: clips + SFT/RL manifests from seeds disjoint from every evaluation split")
     g.add_argument("--n-videos", type=positive_int, help="number of videos (motionbench)")
+    g.add_argument("--fps", type=positive_float,
+                   help="frame rate written into the clips (motionbench; default 10): the same 30 rendered frames, "
+                        "played at this rate")

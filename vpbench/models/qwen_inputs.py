@@ -197,6 +197,22 @@ def second_per_grid_t(frames: Frames, temporal_patch_size: int = 2) -> float:
     return round(temporal_patch_size / sample_fps(frames), 6)
 
 
+def truncated_rope_note(spg: float) -> str | None:
+    """Why the installed transformers loses the video's time axis for ``spg`` seconds per temporal
+    patch, or None. transformers 4.5x casts ``second_per_grid_t`` to an integer inside Qwen2.5-VL's
+    ``get_rope_index`` (the reference and vLLM keep the fraction): below 1 s every video token gets
+    temporal position 0. (Above 1 s a fraction is floored per patch instead of per position: positions
+    differ by less than one patch step; not reported.)"""
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) >= 5 or spg >= 1:
+        return None
+    return (f"{spg:g} s per temporal patch: transformers {transformers.__version__} truncates it to 0 in "
+            "Qwen2.5-VL's get_rope_index, so every video token gets temporal position 0 (the model cannot tell "
+            "early frames from late ones; the reference and vLLM keep the fraction): sample at most "
+            "temporal_patch_size frames per second (e.g. fps <= 2) or use transformers 5")
+
+
 def takes_mm_token_type_ids(model: Any) -> bool:
     """Whether ``model.forward`` takes ``mm_token_type_ids`` (transformers 5.x Qwen2.5-VL; 4.x does not).
 

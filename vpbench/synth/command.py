@@ -1,9 +1,10 @@
-"""`vpbench synth TASK --split train|eval --n-videos N`: the generated splits beyond a task's default.
+"""`vpbench synth TASK --split train|eval --n-videos N [--fps F]`: the generated splits beyond a task's default.
 
 ``--split train`` writes a training split (``vpbench.synth.training``: clips + SFT/RL manifests,
 seeds disjoint from every evaluation split); ``--split eval --n-videos N`` writes an evaluation
 split of N videos in the task's native format (the default `vpbench synth TASK` size is small).
-Only MotionBench has these generators so far.
+``--fps`` sets the frame rate written into the clips (the same rendered frames played faster or
+slower; scene motion is defined per frame). Only MotionBench has these generators so far.
 """
 
 from __future__ import annotations
@@ -24,19 +25,23 @@ def synth_split(ns: argparse.Namespace) -> int:
         raise ConfigError(f"vpbench synth {ns.task}: --split/--n-videos exist for {', '.join(SPLIT_TASKS)} only; "
                           f"drop them to write {ns.task}'s default generated data")
     out = Path(ns.output)
+    from vpbench.synth.scenes import Canvas
+
+    canvas = Canvas(fps=ns.fps) if ns.fps else Canvas()
     if ns.split == "train":
         from vpbench.synth.training import synth_training_split
 
         n = ns.n_videos or 600
-        path = synth_training_split(out, seed=ns.seed, n_videos=n, workers=min(2, os.cpu_count() or 1))
-        print(f"{ns.task}: training split ({n} videos, seed {ns.seed}) in {out}: SFT manifest {path}, "
+        path = synth_training_split(out, seed=ns.seed, n_videos=n, canvas=canvas,
+                                    workers=min(2, os.cpu_count() or 1))
+        print(f"{ns.task}: training split ({n} videos at {canvas.fps:g} fps, seed {ns.seed}) in {out}: SFT manifest {path}, "
               f"RL manifest {out / 'rl.jsonl'}")
         return 0
-    from vpbench.commands.synth import MARKER, guard_target
+    from vpbench.commands.synth import MARKER, guard_target, marker_for
     from vpbench.synth.motionbench import synth_motionbench
 
-    guard_target(out, ns.task, ns.seed, ns.overwrite)
-    synth_motionbench(out, seed=ns.seed, n_videos=ns.n_videos or 12)
-    (out / MARKER).write_text(json.dumps({"task": ns.task, "seed": ns.seed}) + "\n")
+    guard_target(out, ns.task, ns.seed, ns.overwrite, ns.fps)
+    synth_motionbench(out, seed=ns.seed, n_videos=ns.n_videos or 12, canvas=canvas)
+    (out / MARKER).write_text(json.dumps(marker_for(ns.task, ns.seed, ns.fps)) + "\n")
     print(f"{ns.task}: generated data in {out.resolve()}", file=sys.stdout)
     return 0

@@ -13,7 +13,9 @@
    trained model's perception gap, and where every run directory and checkpoint is.
 
 Running it again reuses what exists: finished data, model and training are kept (a training run is
-redone from scratch when it did not finish), and `vpbench run` resumes into its run directories.
+redone from scratch when it did not finish), and `vpbench run` resumes into its run directories. A
+folder made by a different setup (``demo_setup.json``: config bytes, clip frame rate, model preset,
+sizes, overrides) is started clean instead of mixing the two.
 Every step is a CLI call, so what the demo does is what a user types.
 """
 
@@ -61,13 +63,44 @@ def _fmt(m: dict[str, Any]) -> str:
     return f"{100 * m['value']:6.2f} [{100 * m['ci_low']:5.1f}, {100 * m['ci_high']:5.1f}]"
 
 
+def setup_fingerprint(n_train: int, n_eval: int, overrides: Sequence[str]) -> dict[str, Any]:
+    """What the demo's folder depends on: the training config's bytes, the clips' frame rate, the tiny
+    model preset, the split sizes and the overrides (a folder made by another setup is started clean)."""
+    import hashlib
+
+    from vpbench.models.tiny_qwen import PRESETS
+    from vpbench.synth.training import TINY_CLIP_FPS
+
+    return {"config_sha256": hashlib.sha256(CONFIG.read_bytes()).hexdigest(), "clip_fps": TINY_CLIP_FPS,
+            "preset": json.loads(json.dumps(PRESETS["small"])), "n_train": n_train, "n_eval": n_eval,
+            "overrides": list(overrides)}
+
+
+def start_clean_if_stale(out: Path, fingerprint: dict[str, Any]) -> None:
+    """Keep ``out`` when it was made by this setup; otherwise remove what the demo wrote there."""
+    marker = out / "demo_setup.json"
+    if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == fingerprint:
+        return
+    parts = [out / name for name in ("data", "tiny-qwen2.5-vl", "train", "runs")]
+    if any(p.exists() for p in parts):
+        print(f"{out} was made by a different demo setup (config, clip rate, model preset or sizes): starting clean")
+        for p in parts:
+            shutil.rmtree(p, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(fingerprint, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def prepare(out: Path, n_train: int, n_eval: int) -> dict[str, Path]:
+    from vpbench.synth.training import TINY_CLIP_FPS
+
     paths = {"train": out / "data" / "train", "eval": out / "data" / "motionbench",
              "model": out / "tiny-qwen2.5-vl", "sft": out / "train" / "sft_contrastive"}
-    _vpbench("synth", "motionbench", "--split", "train", "--n-videos", str(n_train), "--seed", "0",
+    fps = f"{TINY_CLIP_FPS:g}"  # see vpbench.synth.training.TINY_PROTOCOL
+    _vpbench("synth", "motionbench", "--split", "train", "--n-videos", str(n_train), "--seed", "0", "--fps", fps,
              "--output", str(paths["train"]))
     if not (paths["eval"] / "video_info.meta.jsonl").is_file():
-        _vpbench("synth", "motionbench", "--n-videos", str(n_eval), "--seed", "1", "--output", str(paths["eval"]))
+        _vpbench("synth", "motionbench", "--n-videos", str(n_eval), "--seed", "1", "--fps", fps,
+                 "--output", str(paths["eval"]))
     if not (paths["model"] / "model.safetensors").is_file():
         shutil.rmtree(paths["model"], ignore_errors=True)
         _vpbench("model", "tiny", "--variant", "small", "--seed", "0", "--output", str(paths["model"]))
@@ -112,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     out = Path(ns.out)
     t0 = time.perf_counter()
+    start_clean_if_stale(out, setup_fingerprint(ns.n_train, ns.n_eval, ns.overrides))
     paths = prepare(out, ns.n_train, ns.n_eval)
     export, train_s = train(paths, ns.overrides)
     sets = eval_sets(load_config(CONFIG).data)

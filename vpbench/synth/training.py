@@ -48,9 +48,14 @@ TRAIN_STREAM = 2  # evaluation split: SeedSequence([seed, 1]); training split: [
 CAPTION_PROMPT = "Describe the motion and events in the video in temporal order."  # craft's default
 TRANSIENT_CATEGORIES = ("Repetition Count",)
 # The frames the tiny stage-1 config samples (recipes/configs/sft_contrastive/tiny*.yaml `data`):
-# 5 fps of the 10 fps, 3 s clips (14 frames: smart_nframes rounds 15 to a multiple of 2), resized from 128x96 to 56x56 (4 visual tokens per
-# temporal patch of 2 frames: 28 per clip).
-TINY_PROTOCOL = Protocol(fps=5.0, min_frames=4, max_frames=64, min_pixels=3136, max_pixels=4704)
+# clips written at TINY_CLIP_FPS (the 30 rendered frames as a 7.5 s clip), sampled at 2 fps: 14 frames
+# (smart_nframes rounds 15 to a multiple of 2), resized from 128x96 to 56x56 (4 visual tokens per temporal
+# patch of 2 frames: 28 per clip). Why 4 -> 2 fps and not 10 -> 5 fps (the same 14 frames): a temporal patch
+# then spans 1.07 s, and transformers 4.5x truncates Qwen2.5-VL's seconds-per-temporal-patch to an integer
+# inside get_rope_index, so under 1 s every video token would get temporal position 0 (the model could not
+# tell the first frames from the last); at 1.07 s the truncated and the exact positions agree (0, 2, .., 12).
+TINY_CLIP_FPS = 4.0
+TINY_PROTOCOL = Protocol(fps=2.0, min_frames=4, max_frames=64, min_pixels=3136, max_pixels=4704)
 
 
 def motionbench_prompt(stem: str, options: list[str]) -> str:

@@ -18,7 +18,7 @@ from vpbench.errors import DataError
 from vpbench.keyframes.degrade import degrade
 from vpbench.keyframes.select import SelectConfig, select_keys
 from vpbench.models.qwen_inputs import (VisionPreproc, build_prompt, chat_renderer, load_chat_template,
-                                        n_video_tokens, patchify_with, second_per_grid_t)
+                                        n_video_tokens, patchify_with, second_per_grid_t, truncated_rope_note)
 from vpbench.protocol import Protocol
 from vpbench.train.losses import IGNORE_INDEX
 from vpbench.train.manifest import SFTExample
@@ -68,6 +68,7 @@ class SFTDataset:
         needs_scorer = with_degraded and (data_cfg.key_frames == "scorer" or (
             data_cfg.key_frames == "auto" and any(e.key_frames is None for e in self.examples)))
         self.scorer = get_scorer(data_cfg.scorer, **dict(data_cfg.scorer_options)) if needs_scorer else None
+        self._rope_warned = False
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -108,6 +109,12 @@ class SFTDataset:
         pv, grid = patchify_with(frames.array, self.pre)
         pv_deg = patchify_with(degrade(frames.array, keys), self.pre)[0] if self.with_degraded else pv[:0]
         n_tok = n_video_tokens(grid, self.pre.merge_size)
+        spgt = second_per_grid_t(frames, self.pre.temporal_patch_size)
+        if not self._rope_warned and (note := truncated_rope_note(spgt)):
+            import warnings
+
+            warnings.warn(f"record {ex.id!r} ({ex.video}): {note}", RuntimeWarning, stacklevel=2)
+            self._rope_warned = True
         msgs = (Message("user", (Part("video"), Part("text", ex.prompt))),)
         prompt = build_prompt(msgs, self.render, n_tok)
         tok = self.tokenizer
@@ -121,7 +128,7 @@ class SFTDataset:
                  split_special_tokens=True)["input_ids"]
         return PreparedExample(
             id=ex.id, pixel_values=pv, pixel_values_deg=pv_deg, grid_thw=grid[0],
-            second_per_grid_t=second_per_grid_t(frames, self.pre.temporal_patch_size), n_video_tokens=n_tok,
+            second_per_grid_t=spgt, n_video_tokens=n_tok,
             input_ids=ids, labels=[IGNORE_INDEX] * len(prompt_ids) + answer_ids, keyword_ids=kw,
             key_frames=keys,
         )
