@@ -171,9 +171,9 @@ def _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, e
             topts = opts[task.name]
             hits0, misses0 = (cache.hits, cache.misses) if cache else (0, 0)
             outcome = run_task(task, backend, topts, out, stats=resolved.stats, cache=cache, model_fp=model_fp,
-                               dist=dist, checked=checked[task.name])
+                               dist=dist, checked=checked.pop(task.name))  # its requests are freed once run
             results[task.name] = outcome.result
-            task_records[task.name] = outcome.records
+            task_records[task.name] = outcome.records if _feeds_derived(task.name) else ()
             gap = _perception_gap(task, backend, topts, out, resolved, cache, model_fp, outcome, dist) \
                 if cfg.perception_gap else None
             entry = invocation(cfg.argv, n_generated=outcome.n_generated, n_resumed=outcome.n_resumed,
@@ -218,6 +218,13 @@ def _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, e
     for name, m in derived.items():
         echo(f"{name:<36} {format_metric(m)}  (n={m.n})")
     return results
+
+
+def _feeds_derived(task: str) -> bool:
+    """Whether a cross-task metric reads ``task``'s records (only then are they kept after the task)."""
+    from vpbench.registry import DERIVED
+
+    return any(task in needs for needs, _target in DERIVED.values())
 
 
 def _derived(task_records: Mapping[str, Sequence[Any]], stats, echo=print) -> dict[str, Any]:

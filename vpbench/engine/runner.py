@@ -211,7 +211,7 @@ def plan_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path,
     protocol, parser, samples, excluded = c.protocol, c.parser, list(c.samples), dict(c.excluded)
     base = "records.jsonl" if variant == "full" else f"records.{variant}.jsonl"
     store = RecordStore(out_dir / task.name / dist.record_file(base))
-    done = _load_all(out_dir / task.name, base, store)
+    done = _load_all(out_dir / task.name, base, store, compact=True)  # ids, errors, fingerprints
     requests = dict(c.requests)
     if variant != "full":
         requests = {sid: dataclasses.replace(r, fingerprint=stable_hash(
@@ -227,15 +227,16 @@ def plan_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path,
                     len(pending), [s for s in pending if dist.owns(s.id)], variant)
 
 
-def _load_all(task_dir: Path, base: str, own: RecordStore) -> dict[str, Record]:
+def _load_all(task_dir: Path, base: str, own: RecordStore, *, compact: bool = False) -> dict[str, Record]:
     """Records of every file of this variant (``records.jsonl`` and any ``records.rank<k>.jsonl``).
-    Across files a finished record is never replaced by a failed one; within a file the last wins."""
+    Across files a finished record is never replaced by a failed one; within a file the last wins.
+    ``compact``: see :meth:`RecordStore.load`."""
     merged: dict[str, Record] = {}
     for path in [task_dir / base, *rank_files(task_dir, base)]:
         if not path.exists():
             continue
         store = own if path == own.path else RecordStore(path)
-        for sid, rec in store.load(repair=store is own).items():
+        for sid, rec in store.load(repair=store is own, compact=compact).items():
             if sid not in merged or rec.error is None or merged[sid].error is not None:
                 merged[sid] = rec
         if store is own and store.dropped_partial_line:
@@ -319,25 +320,39 @@ def _run_batch(plan: TaskPlan, chunk: list[Sample], backend: Backend, opts: Task
 def finalize(plan: TaskPlan, out_dir: Path, dist: DistContext = SINGLE) -> dict[str, Record]:
     """After every rank finished: rank 0 merges all record files of the task into the main file
     (re-parsing records made under another parser), removes the rank files; every rank then reads
-    the merged records."""
+    the merged records, compactly (``RecordStore.load(compact=True)``: for aggregation only)."""
     task_dir = out_dir / plan.task.name
-    main = RecordStore(task_dir / plan.base)
     dist.barrier()
+    merged: dict[str, Record] | None = None
     if dist.is_main:
         parts = rank_files(task_dir, plan.base)
-        merged = _load_all(task_dir, plan.base, main)
+        merged = _load_all(task_dir, plan.base, RecordStore(task_dir / plan.base), compact=True)
         # a parser change re-parses finished records, a corrected annotation (answer, options, meta)
         # re-scores them against the current sample
         current = {s.id: s for s in plan.samples}
-        refreshed = {sid: refresh_record(plan.task, plan.parser, r, current.get(sid)) for sid, r in merged.items()}
-        if parts or any(refreshed[sid] is not r for sid, r in merged.items()):
-            merged = refreshed
-            order = {s.id: i for i, s in enumerate(plan.samples)}
-            main.rewrite(sorted(merged.values(), key=lambda r: order.get(r.sample_id, len(order))))
-            for p in parts:
-                p.unlink()
+        if parts or any(_needs_refresh(plan.parser, r, current.get(sid)) for sid, r in merged.items()):
+            merged = None  # rewrite from the full records, then read the result back compactly
+            _merge_and_rewrite(plan, task_dir, current, parts)
     dist.barrier()
-    return RecordStore(task_dir / plan.base).load(repair=False) if dist.distributed or not dist.is_main else merged
+    if merged is None or dist.distributed:
+        merged = RecordStore(task_dir / plan.base).load(repair=False, compact=True)
+    return merged
+
+
+def _needs_refresh(parser: Parser, record: Record, sample: Sample | None) -> bool:
+    """Whether :func:`refresh_record` would change ``record``."""
+    return record.parser != parser.tag or (sample is not None and _annotation_key(record) != _annotation_key(sample))
+
+
+def _merge_and_rewrite(plan: TaskPlan, task_dir: Path, current: Mapping[str, Sample], parts: list[Path]) -> None:
+    main = RecordStore(task_dir / plan.base)
+    full = _load_all(task_dir, plan.base, main)
+    refreshed = [refresh_record(plan.task, plan.parser, r, current.get(sid)) for sid, r in full.items()]
+    del full
+    order = {s.id: i for i, s in enumerate(plan.samples)}
+    main.rewrite(sorted(refreshed, key=lambda r: order.get(r.sample_id, len(order))))
+    for p in parts:
+        p.unlink()
 
 
 def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, *, stats: StatsOptions,
@@ -351,8 +366,10 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
         raise ValueError(f"variant '{variant}' needs a frame transform and a backend that sees frames")
     plan = plan_task(task, backend, opts, out_dir, variant=variant, variant_fingerprint=variant_fingerprint,
                      dist=dist, checked=checked)
+    del checked  # the caller hands its copy over: requests are freed once generated
     n_generated = execute(plan, backend, opts, cache=cache, model_fp=model_fp, transform=transform,
                           show_progress=dist.is_main)
+    plan.requests = {}
     done = finalize(plan, out_dir, dist)
     n_generated = dist.sum(n_generated)
     records = [done[s.id] for s in plan.samples]
