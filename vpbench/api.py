@@ -38,6 +38,7 @@ class RunConfig:
     frame_cache: Path | None = None
     backend: BackendOptions = BackendOptions()
     perception_gap: bool = False
+    prefetch: bool = True  # decode/prepare the next batch on a worker while the model generates
     argv: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -119,7 +120,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     with RunLock(out, cfg.argv) if dist.is_main else contextlib.nullcontext():
         opts = {task.name: TaskRunOptions(
             data_root=cfg.data_roots[task.name], limit=cfg.limit, allow_missing=cfg.allow_missing,
-            frame_cache_dir=cfg.frame_cache, protocol_overrides=resolved.protocol.get(task.name, {}),
+            frame_cache_dir=cfg.frame_cache, prefetch=cfg.prefetch, protocol_overrides=resolved.protocol.get(task.name, {}),
             parser=resolved.parser.get(task.name), preset=resolved.preset.get(task.name)) for task in tasks}
         checked = {task.name: check_task(task, backend, opts[task.name]) for task in tasks}  # all, first
         return _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, echo)
