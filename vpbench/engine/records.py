@@ -53,6 +53,10 @@ def record_from_dict(d: dict, where: str) -> Record:
         raise DataError(f"{where}: not a vpbench record ({e})") from e
 
 
+_SHARED_FIELDS = ("task", "cluster", "groups", "answer", "options", "meta", "protocol_fingerprint", "response",
+                  "parsed", "parser", "scores", "error", "variant", "key_frames")
+
+
 def _key(v: Any) -> Any:
     return ("f", v.hex()) if isinstance(v, float) else (type(v), v)
 
@@ -84,7 +88,9 @@ class ValuePool:
 
     def record(self, d: dict, where: str) -> Record:
         share = self.share
-        d = {k: share(v) for k, v in d.items()}
+        for k in _SHARED_FIELDS:  # sample ids and request fingerprints are unique: not pooled
+            if k in d:
+                d[k] = share(d[k])
         d["timing"] = {}
         d["frame_timestamps_s"] = ()
         return record_from_dict(d, where)
