@@ -4,6 +4,7 @@ random Qwen2.5-VL checkpoint, the CLI — and the perception-gap pass on the sam
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,9 @@ def test_default_batching_is_byte_identical_to_one_at_a_time(world):
 
     synth_motionbench(root / "mb_batch", seed=5, n_videos=10)
     data = root / "mb_batch"
+    import torch
+
+    threads_before = torch.get_num_threads()
     runs = {}
     for name, extra in (("auto", []), ("four", ["--batch-size", "4"]), ("one", ["--batch-size", "1", "--no-prefetch"])):
         out = root / f"batch_{name}"
@@ -126,6 +130,9 @@ def test_default_batching_is_byte_identical_to_one_at_a_time(world):
     assert len(set(auto.values())) > 1  # the responses differ between samples (not a constant)
     assert m_auto["batch_size"] == 8 and "byte-identical" in m_auto["batch_size_reason"]
     assert m_one["batch_size"] == 1 and "--batch-size" in m_one["batch_size_reason"]
+    # generate ran with the default intra-op threads (1 unless OMP_NUM_THREADS) and restored torch's own
+    assert m_auto["torch_threads"] == (None if os.environ.get("OMP_NUM_THREADS") else 1)
+    assert torch.get_num_threads() == threads_before
 
 
 def test_default_batch_size_falls_back_to_one_where_not_proven_exact():
@@ -136,3 +143,13 @@ def test_default_batch_size_falls_back_to_one_where_not_proven_exact():
     assert size == 1 and "bfloat16 on cuda:0" in why and "--batch-size" in why
     assert auto_batch_size(None, "cpu", "bfloat16")[0] == 1
     assert auto_batch_size(4, "cuda", "bfloat16") == (4, auto_batch_size(4, "cpu", "float32")[1])
+
+
+def test_cpu_threads_default_is_one_unless_omp_num_threads_is_set(monkeypatch):
+    from vpbench.models.hf_qwen_vl import cpu_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert cpu_threads()[0] == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    n, why = cpu_threads()
+    assert n is None and "OMP_NUM_THREADS=3" in why

@@ -148,6 +148,17 @@ def auto_batch_size(requested: int | None, device: str, dtype: str) -> tuple[int
                f"unbatched in {dtype} on {device}; pass --batch-size N to batch")
 
 
+def cpu_threads() -> tuple[int | None, str]:
+    """torch intra-op threads for ``generate`` on CPU, and why. ``OMP_NUM_THREADS`` (the user's
+    choice) wins; otherwise 1: on the 2-core test machine a second thread cost 1.9-4.2x the wall
+    time and ~2x the CPU of the tiny-model run, quiet or under competing load (benchmarks/threads.py).
+    Set only around ``generate`` and restored after it, so other work in the process keeps its own."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env:
+        return None, f"OMP_NUM_THREADS={env} (torch's own setting)"
+    return 1, "default on CPU: 1 intra-op thread (benchmarks/threads.py); set OMP_NUM_THREADS to change it"
+
+
 class HFQwenVLBackend(BackendBase):
     """transformers backend for the Qwen2.5-VL family (see module docstring).
 
@@ -197,6 +208,7 @@ class HFQwenVLBackend(BackendBase):
         self.device = _resolve_device(device)
         self.dtype = self._resolve_dtype(dtype)
         self.batch_size, self.batch_size_reason = auto_batch_size(batch_size, self.device, self.dtype)
+        self.threads, self.threads_reason = cpu_threads() if self.device == "cpu" else (None, "not on CPU")
         self.trust_remote_code = trust_remote_code
         self.attn_implementation = attn_implementation
         self.preproc = VisionPreproc.from_pretrained(self.path)
@@ -252,6 +264,8 @@ class HFQwenVLBackend(BackendBase):
             "attn_implementation": self.attn_implementation,
             "batch_size": self.batch_size,
             "batch_size_reason": self.batch_size_reason,
+            "torch_threads": self.threads,
+            "torch_threads_reason": self.threads_reason,
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "checkpoint_generation_defaults_ignored": {k: gen[k] for k in _IGNORED_GEN_KEYS if k in gen},
@@ -398,6 +412,22 @@ class HFQwenVLBackend(BackendBase):
             bos_token_id=self._model.generation_config.bos_token_id,
         )
         t0 = time.perf_counter()
+        before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            out = self._generate(inputs, gc, seed)
+        finally:
+            torch.set_num_threads(before)
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - t0
+        return [row.tolist() for row in out[:, length:].cpu()], elapsed
+
+    def _generate(self, inputs: dict[str, Any], gc: Any, seed: int | None) -> Any:
+        import torch
+
+        sample = seed is not None
         with torch.inference_mode():
             if sample:
                 devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
@@ -406,10 +436,7 @@ class HFQwenVLBackend(BackendBase):
                     out = self._model.generate(**inputs, generation_config=gc)
             else:
                 out = self._model.generate(**inputs, generation_config=gc)
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - t0
-        return [row.tolist() for row in out[:, length:].cpu()], elapsed
+        return out
 
     def _respond(self, prep: Prepared, item: dict[str, Any], new: list[int], elapsed: float) -> Response:
         eos = set(self._eos_ids)
