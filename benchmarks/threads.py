@@ -1,7 +1,8 @@
-"""Torch intra-op threads for the tiny-model end-to-end run, on a quiet and on a CPU-loaded machine:
-a warm ``vpbench run`` (frame cache filled, response cache off) with 1 and 2 torch threads, without
+"""Torch intra-op threads vs the decode/prepare worker for the tiny-model end-to-end run, on a quiet
+and on a CPU-loaded machine: a warm ``vpbench run`` (frame cache filled, response cache off) with 1
+and 2 torch threads, each with the prefetch worker on (default) and off (``--no-prefetch``), without
 and with a competing CPU load (one busy process per core), interleaved, medians of wall and CPU time.
-Decides the default thread setting (see benchmarks/README.md).
+Decides the default thread settings (see benchmarks/README.md).
 
     .venv/bin/python benchmarks/threads.py [--repeats 3] [--videos 20]
 
@@ -41,15 +42,16 @@ def main() -> int:
     cache = args.work / "frames_threads"
     k = {"i": 0}
 
-    def cmd() -> list[str]:
+    def cmd(prefetch: bool = True) -> list[str]:
         k["i"] += 1
         return [sys.executable, "-m", "vpbench", "run", "--model", str(p["ckpt"]), "--tasks", "motionbench",
                 "--data-root", str(p["data"]), "--output", str(args.work / "threads_runs" / f"r{k['i']}"),
-                "--no-cache", "--set", "motionbench.protocol.nframes=4", "--device", "cpu", "--frame-cache", str(cache)]
+                "--no-cache", "--set", "motionbench.protocol.nframes=4", "--device", "cpu", "--frame-cache", str(cache)] + ([] if prefetch else ["--no-prefetch"])
 
     subprocess.run(cmd(), env={**os.environ, **base}, cwd=ROOT, check=True, capture_output=True)
-    sides = {f"{t} thread{'s' if t > 1 else ''}": (lambda t=t: run_timed(cmd(), env={**base, "OMP_NUM_THREADS": str(t)},
-                                                                         cwd=ROOT)) for t in (1, 2)}
+    sides = {f"{t} thread{'s' if t > 1 else ''}{'' if pf else ', no prefetch'}":
+             (lambda t=t, pf=pf: run_timed(cmd(pf), env={**base, "OMP_NUM_THREADS": str(t)}, cwd=ROOT))
+             for t in (1, 2) for pf in (True, False)}
     results = {}
     for load in ("quiet", "loaded"):
         stop = mp.Event()
@@ -65,11 +67,13 @@ def main() -> int:
                 b.join(timeout=10)
     print(f"machine: {machine()}; {p['n']} questions, warm frame cache; 'loaded' adds {os.cpu_count()} busy "
           f"processes; repeats {args.repeats}, interleaved")
-    print(f"{'condition':<10}{'threads':<12}{'wall s':>9}{'cpu s':>9}")
+    print(f"{'condition':<10}{'threads':<26}{'wall s':>9}{'cpu s':>9}")
     for load, res in results.items():
         for name, ts in res.items():
-            print(f"{load:<10}{name:<12}{median([t.wall_s for t in ts]):>9.2f}{median([t.cpu_s for t in ts]):>9.2f}")
+            print(f"{load:<10}{name:<26}{median([t.wall_s for t in ts]):>9.2f}{median([t.cpu_s for t in ts]):>9.2f}")
     w = {load: {n: median([t.wall_s for t in ts]) for n, ts in res.items()} for load, res in results.items()}
+    for load in w:
+        print(f"{load}: prefetch on / off, 1 thread, wall {w[load]['1 thread'] / w[load]['1 thread, no prefetch']:.2f}")
     print(f"quiet: 2 threads / 1 thread wall {w['quiet']['2 threads'] / w['quiet']['1 thread']:.2f}")
     print(f"ratio 2 threads / 1 thread under load (wall): {w['loaded']['2 threads'] / w['loaded']['1 thread']:.2f}")
     return 0

@@ -69,7 +69,7 @@ def test_help_shows_defaults(capsys) -> None:
     with pytest.raises(SystemExit):
         cli.main(["run", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "samples per generate call (default: 1)" in out
+    assert "samples per generate call (default: the backend's; hf: 8 where batching is exact)" in out
     assert "cpu, cuda, cuda:N or auto (default: auto)" in out
     assert "--output OUTPUT, --output_path OUTPUT" in out and "--batch-size BATCH_SIZE, --batch_size BATCH_SIZE" in out
 

@@ -4,6 +4,7 @@ random Qwen2.5-VL checkpoint, the CLI — and the perception-gap pass on the sam
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,57 @@ def test_rescore_keeps_the_perception_gap(gap_run):
     after = json.loads((out / "motionbench" / "result.json").read_text())["perception_gap"]
     assert after == before
     assert json.loads((out / "results.json").read_text())["results"]["motionbench"]["perception_gap"] == before
+
+
+def test_default_batching_is_byte_identical_to_one_at_a_time(world):
+    """Issue 15: without --batch-size the hf backend batches greedy requests (8, left padding) in
+    float32 on CPU; responses are byte-identical to --batch-size 1 and the manifest says why. The
+    runs with batches prefetch (decode, patchify, tokenise on a worker); the batch-1 run does not:
+    the records (timing aside) are identical."""
+    root, _, model = world
+    from vpbench.synth.motionbench import synth_motionbench
+
+    synth_motionbench(root / "mb_batch", seed=5, n_videos=10)
+    data = root / "mb_batch"
+    import torch
+
+    threads_before = torch.get_num_threads()
+    runs = {}
+    for name, extra in (("auto", []), ("four", ["--batch-size", "4"]), ("one", ["--batch-size", "1", "--no-prefetch"])):
+        out = root / f"batch_{name}"
+        assert cli.main(["run", "--model", str(model), "--tasks", "motionbench", "--data-root", str(data),
+                         "--output", str(out), "--device", "cpu", "--no-cache", *extra,
+                         "--set", "protocol.max_new_tokens=6"]) == 0
+        records = [json.loads(x) for x in (out / "motionbench" / "records.jsonl").read_text().splitlines()]
+        full = [{k: v for k, v in r.items() if k != "timing"} for r in records]
+        runs[name] = ({r["sample_id"]: r["response"] for r in records},
+                      json.loads((out / "manifest.json").read_text())["model"], full)
+    (auto, m_auto, r_auto), (one, m_one, r_one) = runs["auto"], runs["one"]
+    assert len(auto) > 12 and auto == one  # more than one batch of 8, every response the same bytes
+    assert r_auto == r_one == runs["four"][2]  # whole records too (4 batches of 4: prefetched and prepared ahead)
+    assert len(set(auto.values())) > 1  # the responses differ between samples (not a constant)
+    assert m_auto["batch_size"] == 8 and "byte-identical" in m_auto["batch_size_reason"]
+    assert m_one["batch_size"] == 1 and "--batch-size" in m_one["batch_size_reason"]
+    # generate ran with the default intra-op threads (1 unless OMP_NUM_THREADS) and restored torch's own
+    assert m_auto["torch_threads"] == (None if os.environ.get("OMP_NUM_THREADS") else 1)
+    assert torch.get_num_threads() == threads_before
+
+
+def test_default_batch_size_falls_back_to_one_where_not_proven_exact():
+    from vpbench.models.hf_qwen_vl import auto_batch_size
+
+    assert auto_batch_size(None, "cpu", "float32")[0] == 8
+    size, why = auto_batch_size(None, "cuda:0", "bfloat16")
+    assert size == 1 and "bfloat16 on cuda:0" in why and "--batch-size" in why
+    assert auto_batch_size(None, "cpu", "bfloat16")[0] == 1
+    assert auto_batch_size(4, "cuda", "bfloat16") == (4, auto_batch_size(4, "cpu", "float32")[1])
+
+
+def test_cpu_threads_default_is_one_unless_omp_num_threads_is_set(monkeypatch):
+    from vpbench.models.hf_qwen_vl import cpu_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert cpu_threads()[0] == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    n, why = cpu_threads()
+    assert n is None and "OMP_NUM_THREADS=3" in why

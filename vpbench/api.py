@@ -38,6 +38,7 @@ class RunConfig:
     frame_cache: Path | None = None
     backend: BackendOptions = BackendOptions()
     perception_gap: bool = False
+    prefetch: bool = True  # decode/prepare the next batch on a worker while the model generates
     argv: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -119,7 +120,7 @@ def evaluate(cfg: RunConfig, *, echo=print) -> dict[str, TaskResult]:
     with RunLock(out, cfg.argv) if dist.is_main else contextlib.nullcontext():
         opts = {task.name: TaskRunOptions(
             data_root=cfg.data_roots[task.name], limit=cfg.limit, allow_missing=cfg.allow_missing,
-            frame_cache_dir=cfg.frame_cache, protocol_overrides=resolved.protocol.get(task.name, {}),
+            frame_cache_dir=cfg.frame_cache, prefetch=cfg.prefetch, protocol_overrides=resolved.protocol.get(task.name, {}),
             parser=resolved.parser.get(task.name), preset=resolved.preset.get(task.name)) for task in tasks}
         checked = {task.name: check_task(task, backend, opts[task.name]) for task in tasks}  # all, first
         return _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, echo)
@@ -171,9 +172,9 @@ def _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, e
             topts = opts[task.name]
             hits0, misses0 = (cache.hits, cache.misses) if cache else (0, 0)
             outcome = run_task(task, backend, topts, out, stats=resolved.stats, cache=cache, model_fp=model_fp,
-                               dist=dist, checked=checked[task.name])
+                               dist=dist, checked=checked.pop(task.name))  # its requests are freed once run
             results[task.name] = outcome.result
-            task_records[task.name] = outcome.records
+            task_records[task.name] = outcome.records if _feeds_derived(task.name) else ()
             gap = _perception_gap(task, backend, topts, out, resolved, cache, model_fp, outcome, dist) \
                 if cfg.perception_gap else None
             entry = invocation(cfg.argv, n_generated=outcome.n_generated, n_resumed=outcome.n_resumed,
@@ -218,6 +219,13 @@ def _evaluate_checked(cfg, dist, tasks, resolved, backend, out, opts, checked, e
     for name, m in derived.items():
         echo(f"{name:<36} {format_metric(m)}  (n={m.n})")
     return results
+
+
+def _feeds_derived(task: str) -> bool:
+    """Whether a cross-task metric reads ``task``'s records (only then are they kept after the task)."""
+    from vpbench.registry import DERIVED
+
+    return any(task in needs for needs, _target in DERIVED.values())
 
 
 def _derived(task_records: Mapping[str, Sequence[Any]], stats, echo=print) -> dict[str, Any]:

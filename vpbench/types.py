@@ -13,7 +13,7 @@ from typing import Any, Literal, Mapping
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VideoRef:
     """A video relative to a task's data root, optionally clipped to [start_s, end_s].
 
@@ -28,7 +28,7 @@ class VideoRef:
     """The frame rate of a folder of frame images; None for video files."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One scored question. ``id`` is stable across runs (never a row index).
 
@@ -108,7 +108,7 @@ class Request:
         return self.temperature == 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     sample_id: str
     text: str
@@ -123,7 +123,7 @@ class Response:
     record served from it carries them without decoding (None: not known)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One line of ``records.jsonl``: everything needed to re-parse and re-score a sample."""
 

@@ -51,7 +51,17 @@ def load_task_samples(task: Task, root: Path) -> list[Sample]:
         raise DataError(f"{annotation_where(task, root)}: malformed annotation ({type(e).__name__}: {e}); "
                         f"Fix: restore the official file layout described in tasks/{task.name}/README.md") from e
     validate_samples(task, samples, root)
-    return samples
+    return _shared(samples)
+
+
+def _shared(samples: list[Sample]) -> list[Sample]:
+    """The same samples with equal option tuples, clusters, groups and meta shared (a 10,000-question
+    task repeats them across questions; see ``engine/records.ValuePool``)."""
+    from vpbench.engine.records import ValuePool
+
+    share = ValuePool().share
+    return [Sample(s.id, s.task, s.video, s.question, share(s.options), s.answer, share(s.cluster), share(s.groups),
+                   share(s.meta)) for s in samples]
 
 
 def validate_samples(task: Task, samples: Sequence[Sample], root: Path) -> None:

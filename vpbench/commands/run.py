@@ -45,7 +45,7 @@ def _evaluate(ns: argparse.Namespace) -> int:
         frame_cache=Path(ns.frame_cache) if ns.frame_cache else None,
         backend=BackendOptions(batch_size=ns.batch_size, dtype=ns.dtype, device=ns.device,
                                trust_remote_code=ns.trust_remote_code),
-        perception_gap=ns.perception_gap,
+        perception_gap=ns.perception_gap, prefetch=not ns.no_prefetch,
         argv=tuple(ns.argv),
     )
     evaluate(cfg)
@@ -68,8 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--limit", type=compat.limit_type, metavar="N",
                    help="first N samples per task (the run is marked partial)")
     r.add_argument("--allow-missing", action="store_true", help="exclude samples whose video is missing/broken")
-    r.add_argument("--batch-size", "--batch_size", dest="batch_size", type=positive_int, default=1,
-                   help="samples per generate call")
+    r.add_argument("--batch-size", "--batch_size", dest="batch_size", type=positive_int, default=None,
+                   help="samples per generate call (default: the backend's; hf: 8 where batching is exact)")
     r.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="model weights dtype")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
@@ -77,6 +77,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--nproc", type=positive_int, default=1,
                    help="data-parallel processes, one device each (re-launches under torchrun)")
     r.add_argument("--no-cache", action="store_true", help="do not use the response cache")
+    r.add_argument("--no-prefetch", action="store_true",
+                   help="decode the next batch only after the current one (default: on a worker thread meanwhile)")
     r.add_argument("--refresh-cache", action="store_true", help="regenerate and overwrite cached responses")
     r.add_argument("--cache-path", help="response cache file (default: OUTPUT/response_cache.sqlite)")
     r.add_argument("--frame-cache", help="directory for the decoded-frame cache (off by default)")

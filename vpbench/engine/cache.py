@@ -77,6 +77,14 @@ class ResponseCache:
             return None
         return hit
 
+    def holds(self, model_fp: str, request: Request, media: str = "") -> bool:
+        """Whether :meth:`get` would find an entry (not counted as a hit or a miss)."""
+        if not request.greedy or self.refresh:
+            return False
+        row = self._db.execute("SELECT 1 FROM responses WHERE key = ?",
+                               (self.key(model_fp, request, media),)).fetchone()
+        return row is not None
+
     def put(self, model_fp: str, request: Request, response: Response, media: str = "",
             frames: Frames | None = None) -> None:
         if not request.greedy or response.error is not None:

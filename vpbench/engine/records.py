@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Iterable, Mapping
+from typing import IO, Any, Iterable, Mapping
 
 from vpbench.errors import DataError
 from vpbench.hashing import safe_dumps
@@ -53,6 +53,49 @@ def record_from_dict(d: dict, where: str) -> Record:
         raise DataError(f"{where}: not a vpbench record ({e})") from e
 
 
+_SHARED_FIELDS = ("task", "cluster", "groups", "answer", "options", "meta", "protocol_fingerprint", "response",
+                  "parsed", "parser", "scores", "error", "variant", "key_frames")
+
+
+def _key(v: Any) -> Any:
+    return ("f", v.hex()) if isinstance(v, float) else (type(v), v)
+
+
+class ValuePool:
+    """Shares equal values between many records or samples (``RecordStore.load(compact=True)``,
+    ``validation.load_task_samples``): short strings, option tuples, flat groups/meta/scores
+    mappings. Shared values must be treated as read-only."""
+
+    def __init__(self) -> None:
+        self._values: dict[Any, Any] = {}
+
+    def share(self, value: Any) -> Any:
+        """``value``, or an equal one of the same types seen before (1, 1.0, True and -0.0/0.0 are
+        kept apart: they encode differently)."""
+        try:
+            if isinstance(value, dict):
+                key: Any = ("d", tuple((_key(k), _key(v)) for k, v in value.items()))
+            elif isinstance(value, (list, tuple)):
+                key = ("t", tuple(_key(v) for v in value))
+                value = tuple(value)
+            elif isinstance(value, str) and len(value) <= 64:
+                key = value
+            else:
+                return value
+            return self._values.setdefault(key, value)
+        except TypeError:  # unhashable parts (lists, nested dicts): kept as they are
+            return value
+
+    def record(self, d: dict, where: str) -> Record:
+        share = self.share
+        for k in _SHARED_FIELDS:  # sample ids and request fingerprints are unique: not pooled
+            if k in d:
+                d[k] = share(d[k])
+        d["timing"] = {}
+        d["frame_timestamps_s"] = ()
+        return record_from_dict(d, where)
+
+
 class RecordStore:
     """Append-only per-task record file with resume support."""
 
@@ -60,32 +103,49 @@ class RecordStore:
         self.path = Path(path)
         self.dropped_partial_line = False
 
-    def load(self, *, repair: bool = True) -> dict[str, Record]:
+    def load(self, *, repair: bool = True, compact: bool = False) -> dict[str, Record]:
         """Records by sample id (the last one wins). A torn final line is dropped and truncated
-        (``repair=False``: dropped only — for another process's file, which only it may change)."""
+        (``repair=False``: dropped only — for another process's file, which only it may change).
+
+        The file is read line by line (never whole). ``compact=True`` returns the records for
+        aggregation: ``timing`` and ``frame_timestamps_s`` are left empty and equal values
+        (strings, option tuples, groups/meta/scores mappings) are shared between records, so that
+        a large run's records take a fraction of the memory; such records must be treated as
+        read-only and never written back."""
         if not self.path.exists():
             return {}
         out: dict[str, Record] = {}
-        raw = self.path.read_bytes()
-        lines = raw.split(b"\n")
+        pool: ValuePool | None = ValuePool() if compact else None
         good_bytes = 0
-        for i, line in enumerate(lines):
-            if not line.strip():
-                good_bytes += len(line) + (1 if i < len(lines) - 1 else 0)
-                continue
-            try:
-                rec = record_from_dict(json.loads(line), f"{self.path}:{i + 1}")
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                if i == len(lines) - 1 or all(not rest.strip() for rest in lines[i + 1:]):
-                    self.dropped_partial_line = True
-                    if repair:
-                        with open(self.path, "r+b") as f:
-                            f.truncate(good_bytes)
-                    break
-                raise DataError(f"{self.path}:{i + 1}: corrupt record line ({e}); fix or delete the line") from e
-            out[rec.sample_id] = rec
-            good_bytes += len(line) + 1
-        if repair and raw and not raw.endswith(b"\n") and not self.dropped_partial_line:
+        torn_at: int | None = None
+        error: ValueError | None = None
+        ends_without_newline = False
+        with open(self.path, "rb") as f:
+            for i, line in enumerate(f):
+                ends_without_newline = not line.endswith(b"\n")
+                if torn_at is not None:
+                    if line.strip():
+                        raise DataError(f"{self.path}:{torn_at + 1}: corrupt record line ({error}); fix or delete "
+                                        f"the line") from error
+                    continue
+                if not line.strip():
+                    good_bytes += len(line)
+                    continue
+                try:
+                    d = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    torn_at, error = i, e
+                    continue
+                where = f"{self.path}:{i + 1}"
+                rec = record_from_dict(d, where) if pool is None else pool.record(d, where)
+                out[rec.sample_id] = rec
+                good_bytes += len(line)
+        if torn_at is not None:
+            self.dropped_partial_line = True
+            if repair:
+                with open(self.path, "r+b") as f:
+                    f.truncate(good_bytes)
+        elif repair and ends_without_newline and good_bytes:
             with open(self.path, "ab") as f:  # a complete last record lacking its newline: end it
                 f.write(b"\n")
         return out

@@ -9,21 +9,23 @@ any world size (done samples are never generated again). ``<task>/result.json`` 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from vpbench.engine import preflight as pf
 from vpbench.engine.cache import ResponseCache
 from vpbench.engine.gap import Transform
+from vpbench.engine.prefetch import FrameLoader, Loaded, Prefetcher, load_sample, prepare_ahead
 from vpbench.engine.progress import phase
 from vpbench.engine.records import RecordStore
 from vpbench.engine.requests import build_request, sample_set_hash
 from vpbench.engine.shard import SINGLE, DistContext, rank_files
-from vpbench.errors import ConfigError, MetricUnavailable, MissingMedia, RunDirMismatch
+from vpbench.errors import ConfigError, MetricUnavailable, RunDirMismatch
 from vpbench.hashing import stable_hash
 from vpbench.models.base import Backend, Prepared
 from vpbench.protocol import Protocol
@@ -41,6 +43,9 @@ class TaskRunOptions:
     protocol_overrides: Mapping[str, Any] = field(default_factory=dict)
     parser: str | None = None
     preset: str | None = None
+    prefetch: bool = True
+    """Decode and prepare the next batch on a worker thread while the model generates
+    (``engine/prefetch.py``; records are the same either way)."""
 
     def __post_init__(self) -> None:
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
@@ -59,7 +64,6 @@ class TaskOutcome:
     records: tuple[Record, ...] = ()
 
 
-FrameLoader = Callable[..., Frames]  # (path, protocol, start_s, end_s, *, frames_fps=None) -> Frames
 
 
 def _frame_loader(cache_dir: Path | None) -> FrameLoader:
@@ -211,7 +215,7 @@ def plan_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path,
     protocol, parser, samples, excluded = c.protocol, c.parser, list(c.samples), dict(c.excluded)
     base = "records.jsonl" if variant == "full" else f"records.{variant}.jsonl"
     store = RecordStore(out_dir / task.name / dist.record_file(base))
-    done = _load_all(out_dir / task.name, base, store)
+    done = _load_all(out_dir / task.name, base, store, compact=True)  # ids, errors, fingerprints
     requests = dict(c.requests)
     if variant != "full":
         requests = {sid: dataclasses.replace(r, fingerprint=stable_hash(
@@ -227,15 +231,16 @@ def plan_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path,
                     len(pending), [s for s in pending if dist.owns(s.id)], variant)
 
 
-def _load_all(task_dir: Path, base: str, own: RecordStore) -> dict[str, Record]:
+def _load_all(task_dir: Path, base: str, own: RecordStore, *, compact: bool = False) -> dict[str, Record]:
     """Records of every file of this variant (``records.jsonl`` and any ``records.rank<k>.jsonl``).
-    Across files a finished record is never replaced by a failed one; within a file the last wins."""
+    Across files a finished record is never replaced by a failed one; within a file the last wins.
+    ``compact``: see :meth:`RecordStore.load`."""
     merged: dict[str, Record] = {}
     for path in [task_dir / base, *rank_files(task_dir, base)]:
         if not path.exists():
             continue
         store = own if path == own.path else RecordStore(path)
-        for sid, rec in store.load(repair=store is own).items():
+        for sid, rec in store.load(repair=store is own, compact=compact).items():
             if sid not in merged or rec.error is None or merged[sid].error is not None:
                 merged[sid] = rec
         if store is own and store.dropped_partial_line:
@@ -247,24 +252,54 @@ def _load_all(task_dir: Path, base: str, own: RecordStore) -> dict[str, Record]:
 def execute(plan: TaskPlan, backend: Backend, opts: TaskRunOptions, *, cache: ResponseCache | None,
             model_fp: str, transform: Transform | None = None, show_progress: bool = True) -> int:
     """Generate this rank's pending samples in batches, appending each record as it finishes.
-    Returns the number of samples sent to the backend (cache hits excluded)."""
+    With ``opts.prefetch`` (and no frame transform) the next batch is decoded and prepared on a
+    worker thread meanwhile. Returns the number of samples sent to the backend (cache hits excluded)."""
     load_frames = _frame_loader(opts.frame_cache_dir) if backend.needs_frames else None
     n_generated = 0
     size = max(1, backend.batch_size)
+    chunks = [plan.todo[i: i + size] for i in range(0, len(plan.todo), size)]
+    ahead = None
+    if opts.prefetch and load_frames is not None and transform is None and len(chunks) > 1:
+        ahead = Prefetcher(_prefetch_work(plan, backend, opts, load_frames))
     with phase(f"{plan.task.name}: generate", len(plan.todo), enabled=show_progress) as bar, \
-            plan.store.writer() as writer:
-        for start in range(0, len(plan.todo), size):
-            records, n = _run_batch(plan, plan.todo[start: start + size], backend, opts, cache, model_fp,
-                                    load_frames, transform)
+            plan.store.writer() as writer, ahead or contextlib.nullcontext():
+        for k, chunk in enumerate(chunks):
+            ready = ahead.take() if ahead else {}
+            if ahead and k + 1 < len(chunks):
+                ahead.submit(_not_cached(plan, chunks[k + 1], opts, cache, model_fp))
+            records, n = _run_batch(plan, chunk, backend, opts, cache, model_fp, load_frames, transform, ready)
             n_generated += n
             writer.commit(records)  # group commit: a kill from here on cannot lose this batch
             bar.update(len(records))
     return n_generated
 
 
+def _prefetch_work(plan: TaskPlan, backend: Backend, opts: TaskRunOptions, load_frames: FrameLoader):
+    prepare = getattr(backend, "prepare", None)
+
+    def work(chunk: Sequence[Sample]) -> dict[str, Loaded]:
+        out = {}
+        for s in chunk:
+            req = plan.requests[s.id]
+            if req.video is not None:
+                out[s.id] = prepare_ahead(s, req, plan.task.video_path(opts.data_root, req.video.path), plan.protocol,
+                                          load_frames, prepare)
+        return out
+    return work
+
+
+def _not_cached(plan: TaskPlan, chunk: list[Sample], opts: TaskRunOptions, cache: ResponseCache | None,
+                model_fp: str) -> list[Sample]:
+    """The samples of ``chunk`` worth preparing ahead: those the response cache does not hold now."""
+    if cache is None:
+        return chunk
+    return [s for s in chunk if not cache.holds(model_fp, plan.requests[s.id],
+                                                _media_identity(plan.task, opts.data_root, plan.requests[s.id]))]
+
+
 def _run_batch(plan: TaskPlan, chunk: list[Sample], backend: Backend, opts: TaskRunOptions,
                cache: ResponseCache | None, model_fp: str, load_frames: FrameLoader | None,
-               transform: Transform | None) -> tuple[list[Record], int]:
+               transform: Transform | None, ready: Mapping[str, Loaded] | None = None) -> tuple[list[Record], int]:
     task, protocol = plan.task, plan.protocol
     responses: dict[str, Response] = {}
     misses: list[Prepared] = []
@@ -281,22 +316,24 @@ def _run_batch(plan: TaskPlan, chunk: list[Sample], backend: Backend, opts: Task
             responses[s.id] = hit
             frames_by_id[s.id] = None
             continue
-        frames = None
-        t0 = time.perf_counter()
-        if load_frames is not None and req.video is not None:
-            try:
-                frames = load_frames(task.video_path(opts.data_root, req.video.path), protocol,
-                                     req.video.start_s, req.video.end_s, frames_fps=req.video.frames_fps)
-                if transform is not None:
-                    frames, keys_by_id[s.id] = transform(s, frames)
-            except MissingMedia as e:
-                responses[s.id] = Response(s.id, "", error=f"video decode failed: {e}")
-        decode_s[s.id] = time.perf_counter() - t0
-        frames_by_id[s.id] = frames
+        path = task.video_path(opts.data_root, req.video.path) if req.video else None
+        loaded = (ready or {}).get(s.id)
+        if loaded is None and load_frames is not None and req.video is not None:
+            assert path is not None
+            loaded = load_sample(path, protocol, load_frames, req, s, transform)
+        loaded = loaded or Loaded()
+        if loaded.failure is not None:
+            raise loaded.failure
+        if loaded.error is not None:
+            responses[s.id] = Response(s.id, "", error=loaded.error)
+        if loaded.keys:
+            keys_by_id[s.id] = loaded.keys
+        decode_s[s.id] = loaded.seconds
+        frames_by_id[s.id] = loaded.frames
         if hit is not None:
             responses[s.id] = hit
         if s.id not in responses:
-            misses.append(Prepared(req, frames, task.video_path(opts.data_root, req.video.path) if req.video else None))
+            misses.append(loaded.prepared or Prepared(req, loaded.frames, path))
     if misses:
         t0 = time.perf_counter()
         out = backend.generate(misses)
@@ -319,25 +356,39 @@ def _run_batch(plan: TaskPlan, chunk: list[Sample], backend: Backend, opts: Task
 def finalize(plan: TaskPlan, out_dir: Path, dist: DistContext = SINGLE) -> dict[str, Record]:
     """After every rank finished: rank 0 merges all record files of the task into the main file
     (re-parsing records made under another parser), removes the rank files; every rank then reads
-    the merged records."""
+    the merged records, compactly (``RecordStore.load(compact=True)``: for aggregation only)."""
     task_dir = out_dir / plan.task.name
-    main = RecordStore(task_dir / plan.base)
     dist.barrier()
+    merged: dict[str, Record] | None = None
     if dist.is_main:
         parts = rank_files(task_dir, plan.base)
-        merged = _load_all(task_dir, plan.base, main)
+        merged = _load_all(task_dir, plan.base, RecordStore(task_dir / plan.base), compact=True)
         # a parser change re-parses finished records, a corrected annotation (answer, options, meta)
         # re-scores them against the current sample
         current = {s.id: s for s in plan.samples}
-        refreshed = {sid: refresh_record(plan.task, plan.parser, r, current.get(sid)) for sid, r in merged.items()}
-        if parts or any(refreshed[sid] is not r for sid, r in merged.items()):
-            merged = refreshed
-            order = {s.id: i for i, s in enumerate(plan.samples)}
-            main.rewrite(sorted(merged.values(), key=lambda r: order.get(r.sample_id, len(order))))
-            for p in parts:
-                p.unlink()
+        if parts or any(_needs_refresh(plan.parser, r, current.get(sid)) for sid, r in merged.items()):
+            merged = None  # rewrite from the full records, then read the result back compactly
+            _merge_and_rewrite(plan, task_dir, current, parts)
     dist.barrier()
-    return RecordStore(task_dir / plan.base).load(repair=False) if dist.distributed or not dist.is_main else merged
+    if merged is None or dist.distributed:
+        merged = RecordStore(task_dir / plan.base).load(repair=False, compact=True)
+    return merged
+
+
+def _needs_refresh(parser: Parser, record: Record, sample: Sample | None) -> bool:
+    """Whether :func:`refresh_record` would change ``record``."""
+    return record.parser != parser.tag or (sample is not None and _annotation_key(record) != _annotation_key(sample))
+
+
+def _merge_and_rewrite(plan: TaskPlan, task_dir: Path, current: Mapping[str, Sample], parts: list[Path]) -> None:
+    main = RecordStore(task_dir / plan.base)
+    full = _load_all(task_dir, plan.base, main)
+    refreshed = [refresh_record(plan.task, plan.parser, r, current.get(sid)) for sid, r in full.items()]
+    del full
+    order = {s.id: i for i, s in enumerate(plan.samples)}
+    main.rewrite(sorted(refreshed, key=lambda r: order.get(r.sample_id, len(order))))
+    for p in parts:
+        p.unlink()
 
 
 def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, *, stats: StatsOptions,
@@ -351,8 +402,10 @@ def run_task(task: Task, backend: Backend, opts: TaskRunOptions, out_dir: Path, 
         raise ValueError(f"variant '{variant}' needs a frame transform and a backend that sees frames")
     plan = plan_task(task, backend, opts, out_dir, variant=variant, variant_fingerprint=variant_fingerprint,
                      dist=dist, checked=checked)
+    del checked  # the caller hands its copy over: requests are freed once generated
     n_generated = execute(plan, backend, opts, cache=cache, model_fp=model_fp, transform=transform,
                           show_progress=dist.is_main)
+    plan.requests = {}
     done = finalize(plan, out_dir, dist)
     n_generated = dist.sum(n_generated)
     records = [done[s.id] for s in plan.samples]

@@ -96,4 +96,4 @@ class LmmsBackend(BackendBase):
 
 def from_spec(arg: str, spec: str, options: Any) -> LmmsBackend:
     name, model_args, visual = _split_args(arg)
-    return LmmsBackend(name, model_args, visual, batch_size=options.batch_size)
+    return LmmsBackend(name, model_args, visual, batch_size=options.batch_or(1))

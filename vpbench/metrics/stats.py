@@ -128,7 +128,7 @@ def _ratio_bootstrap(index: ClusterIndex, cluster_sums: np.ndarray, n_boot: int,
     k = index.n_clusters
     rng = np.random.default_rng(seed)
     out = np.empty(int(n_boot), dtype=np.float64)
-    rows = max(1, (1 << 20) // max(1, k))  # ≤ ~8 MB of drawn indices per block
+    rows = max(1, (1 << 17) // max(1, k))  # ≤ ~1 MB of drawn indices per block (peak memory stays flat)
     for start in range(0, int(n_boot), rows):
         d = rng.integers(0, k, size=(min(rows, int(n_boot) - start), k))
         out[start: start + d.shape[0]] = cluster_sums[d].sum(axis=1) / counts[d].sum(axis=1)

@@ -17,6 +17,9 @@ class Prepared:
     request: Request
     frames: Frames | None
     video_path: Path | None = None  # the shown video on disk (for backends that read the file themselves)
+    encoded: Any = None
+    """The backend's own per-sample preparation done ahead by ``Backend.prepare`` (prefetch), or
+    the exception it raised; None: not done (``generate`` does it)."""
 
 
 class Backend(Protocol):
@@ -55,6 +58,10 @@ class BackendBase:
 
     def check_samples(self, task: str, samples: Sequence[Sample]) -> Mapping[str, str]:
         return {}
+
+    def prepare(self, prep: Prepared) -> Prepared:
+        """Per-sample work that can run on the prefetch thread ahead of ``generate`` (none here)."""
+        return prep
 
 
 def parse_spec_options(cls: type, pairs: Sequence[str], skip: tuple[str, ...], backend: str) -> dict[str, Any]:

@@ -12,8 +12,10 @@ time so each one's result depends only on its own seed, not on its batch neighbo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -125,6 +127,38 @@ def _resolve_device(device: str) -> str:
     raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {device!r}")
 
 
+AUTO_BATCH_SIZE = 8
+
+
+def auto_batch_size(requested: int | None, device: str, dtype: str) -> tuple[int, str]:
+    """The batch size of greedy requests and why (recorded in the run's manifest).
+
+    Greedy requests are batched with left padding; sampled ones always run one at a time (each
+    with its own seed). Without ``--batch-size`` the default is ``AUTO_BATCH_SIZE`` in float32 on
+    CPU, where batched greedy output is byte-identical to one sample at a time (proven on the tiny
+    model by ``tests/test_hf_backend.py``), and 1 elsewhere: in bf16/fp16 or on GPU the batched
+    kernels may reduce in another order, so the same sample could get another answer in a batch.
+    """
+    if requested is not None:
+        return requested, "set by --batch-size (greedy requests batched, left padding; sampled ones one at a time)"
+    if device == "cpu" and dtype == "float32":
+        return AUTO_BATCH_SIZE, ("default: greedy requests batched with left padding, byte-identical to one at a "
+                                 "time in float32 on CPU; sampled ones one at a time")
+    return 1, (f"default: one sample per generate call: batched greedy output is not proven identical to "
+               f"unbatched in {dtype} on {device}; pass --batch-size N to batch")
+
+
+def cpu_threads() -> tuple[int | None, str]:
+    """torch intra-op threads for ``generate`` on CPU, and why. ``OMP_NUM_THREADS`` (the user's
+    choice) wins; otherwise 1: on the 2-core test machine a second thread cost 1.9-4.2x the wall
+    time and ~2x the CPU of the tiny-model run, quiet or under competing load (benchmarks/threads.py).
+    Set only around ``generate`` and restored after it, so other work in the process keeps its own."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env:
+        return None, f"OMP_NUM_THREADS={env} (torch's own setting)"
+    return 1, "default on CPU: 1 intra-op thread (benchmarks/threads.py); set OMP_NUM_THREADS to change it"
+
+
 class HFQwenVLBackend(BackendBase):
     """transformers backend for the Qwen2.5-VL family (see module docstring).
 
@@ -141,7 +175,7 @@ class HFQwenVLBackend(BackendBase):
         *,
         dtype: str = "auto",
         device: str = "auto",
-        batch_size: int = 1,
+        batch_size: int | None = None,
         trust_remote_code: bool = False,
         attn_implementation: str | None = None,
     ) -> None:
@@ -168,12 +202,13 @@ class HFQwenVLBackend(BackendBase):
             )
         if dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.path = p.resolve()
-        self.batch_size = batch_size
         self.device = _resolve_device(device)
         self.dtype = self._resolve_dtype(dtype)
+        self.batch_size, self.batch_size_reason = auto_batch_size(batch_size, self.device, self.dtype)
+        self.threads, self.threads_reason = cpu_threads() if self.device == "cpu" else (None, "not on CPU")
         self.trust_remote_code = trust_remote_code
         self.attn_implementation = attn_implementation
         self.preproc = VisionPreproc.from_pretrained(self.path)
@@ -184,6 +219,7 @@ class HFQwenVLBackend(BackendBase):
         self._render: Any = None
         self._eos_ids: tuple[int, ...] = ()
         self._pad_id: int = 0
+        self._tok_lock = threading.Lock()
 
     def _resolve_dtype(self, dtype: str) -> str:
         if dtype != "auto":
@@ -227,6 +263,9 @@ class HFQwenVLBackend(BackendBase):
             "device": self.device,
             "attn_implementation": self.attn_implementation,
             "batch_size": self.batch_size,
+            "batch_size_reason": self.batch_size_reason,
+            "torch_threads": self.threads,
+            "torch_threads_reason": self.threads_reason,
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "checkpoint_generation_defaults_ignored": {k: gen[k] for k in _IGNORED_GEN_KEYS if k in gen},
@@ -282,6 +321,17 @@ class HFQwenVLBackend(BackendBase):
         self._tokenizer, self._model = tok, model
 
     # -- generation --------------------------------------------------------------------------
+    def prepare(self, prep: Prepared) -> Prepared:
+        """Patchify and tokenise ``prep`` ahead of ``generate`` (the prefetch thread). Before the
+        model is loaded (the first batch) nothing is done here: ``generate`` loads and encodes."""
+        if self._model is None:
+            return prep
+        try:
+            encoded: Any = self._encode(prep)
+        except (ValueError, VpbenchError) as e:  # raised again, as a per-sample error, by generate
+            encoded = e
+        return dataclasses.replace(prep, encoded=encoded)
+
     def _encode(self, prep: Prepared) -> dict[str, Any]:
         """Prompt ids and video tensors for one request; ValueError/VpbenchError when unusable."""
         req, frames = prep.request, prep.frames
@@ -303,7 +353,8 @@ class HFQwenVLBackend(BackendBase):
                 "the prompt template must place the video"
             )
         prompt = build_prompt(req.messages, self._render, n_tok)
-        ids = self._tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        with self._tok_lock:  # the prefetch thread encodes while the main thread decodes responses
+            ids = self._tokenizer(prompt, add_special_tokens=False)["input_ids"]
         video_id = int(self._model.config.video_token_id)
         if sum(1 for i in ids if i == video_id) != n_tok:
             raise ValueError(f"request {req.sample_id!r}: tokenized prompt does not hold {n_tok} video tokens")
@@ -361,6 +412,22 @@ class HFQwenVLBackend(BackendBase):
             bos_token_id=self._model.generation_config.bos_token_id,
         )
         t0 = time.perf_counter()
+        before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            out = self._generate(inputs, gc, seed)
+        finally:
+            torch.set_num_threads(before)
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - t0
+        return [row.tolist() for row in out[:, length:].cpu()], elapsed
+
+    def _generate(self, inputs: dict[str, Any], gc: Any, seed: int | None) -> Any:
+        import torch
+
+        sample = seed is not None
         with torch.inference_mode():
             if sample:
                 devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
@@ -369,16 +436,14 @@ class HFQwenVLBackend(BackendBase):
                     out = self._model.generate(**inputs, generation_config=gc)
             else:
                 out = self._model.generate(**inputs, generation_config=gc)
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - t0
-        return [row.tolist() for row in out[:, length:].cpu()], elapsed
+        return out
 
     def _respond(self, prep: Prepared, item: dict[str, Any], new: list[int], elapsed: float) -> Response:
         eos = set(self._eos_ids)
         stop = next((k for k, t in enumerate(new) if t in eos), None)
         kept = new if stop is None else new[: stop + 1]
-        text = self._tokenizer.decode(kept, skip_special_tokens=True)
+        with self._tok_lock:
+            text = self._tokenizer.decode(kept, skip_special_tokens=True)
         return Response(
             sample_id=prep.request.sample_id, text=text, n_input_tokens=len(item["ids"]),
             n_output_tokens=len(kept), latency_s=elapsed,
@@ -394,7 +459,9 @@ class HFQwenVLBackend(BackendBase):
         items: dict[int, dict[str, Any]] = {}
         for i, prep in enumerate(batch):
             try:
-                items[i] = self._encode(prep)
+                if isinstance(prep.encoded, BaseException):
+                    raise prep.encoded
+                items[i] = prep.encoded if prep.encoded is not None else self._encode(prep)
             except (ValueError, VpbenchError) as e:
                 out[i] = Response(sample_id=prep.request.sample_id, text="", error=f"{type(e).__name__}: {e}")
         groups: dict[tuple[Any, ...], list[int]] = {}

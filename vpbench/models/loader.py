@@ -33,13 +33,19 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 class BackendOptions:
     """Options every backend receives; invariants checked here, before any model loads."""
 
-    batch_size: int = 1
+    batch_size: int | None = None
+    """Samples per generate call; None: the backend's own default (the hf backend batches where
+    batching is exact, see ``HFQwenVLBackend``)."""
     dtype: str = "auto"
     device: str = "auto"
     trust_remote_code: bool = False
 
+    def batch_or(self, default: int) -> int:
+        """The requested batch size, or ``default`` when none was given."""
+        return default if self.batch_size is None else self.batch_size
+
     def __post_init__(self) -> None:
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ConfigError(f"--batch-size must be an integer >= 1, got {self.batch_size!r}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}{suggest(self.dtype, DTYPES)}")

@@ -276,4 +276,4 @@ class OpenAIBackend(BackendBase):
 
 
 def from_spec(arg: str, spec: str, options: Any) -> OpenAIBackend:
-    return OpenAIBackend(OpenAIOptions.parse(arg), batch_size=options.batch_size)
+    return OpenAIBackend(OpenAIOptions.parse(arg), batch_size=options.batch_or(1))

@@ -210,4 +210,4 @@ def _vllm_version() -> str:
 def from_spec(arg: str, spec: str, options: Any) -> VLLMBackend:
     if options.device == "cpu":
         raise ConfigError("vllm backend: vLLM runs on CUDA GPUs only; use the hf backend with --device cpu")
-    return VLLMBackend(VLLMOptions.parse(arg), batch_size=max(options.batch_size, 8), dtype=options.dtype)
+    return VLLMBackend(VLLMOptions.parse(arg), batch_size=max(options.batch_or(8), 8), dtype=options.dtype)
