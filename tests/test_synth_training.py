@@ -22,8 +22,16 @@ def _rows(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def split(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("train_split")
-    synth_training_split(out, seed=0, n_videos=6)
+    synth_training_split(out, seed=0, n_videos=6, canvas=_tiny_canvas())
     return out
+
+
+def _tiny_canvas():
+    """The tiny setup's clips (TINY_CLIP_FPS), whose 2-fps sampling gives the 14 frames the manifests index."""
+    from vpbench.synth.scenes import Canvas
+    from vpbench.synth.training import TINY_CLIP_FPS
+
+    return Canvas(fps=TINY_CLIP_FPS)
 
 
 def test_manifests_follow_the_recipe_and_craft_schemas(split: Path) -> None:
@@ -68,7 +76,7 @@ def test_qa_prompts_are_what_vpbench_run_shows(split: Path) -> None:
 
 def test_same_seed_same_bytes_with_any_worker_count(split: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    synth_training_split(again, seed=0, n_videos=6, workers=2)
+    synth_training_split(again, seed=0, n_videos=6, workers=2, canvas=_tiny_canvas())
     for name in ("sft.jsonl", "rl.jsonl", "split.json"):
         assert (again / name).read_bytes() == (split / name).read_bytes(), name
     for clip in sorted((split / "clips").iterdir()):
@@ -79,7 +87,7 @@ def test_same_seed_same_bytes_with_any_worker_count(split: Path, tmp_path: Path)
 
 def test_finished_split_is_reused_and_bad_sizes_fail(split: Path) -> None:
     before = (split / "split.json").stat().st_mtime_ns
-    synth_training_split(split, seed=0, n_videos=6)
+    synth_training_split(split, seed=0, n_videos=6, canvas=_tiny_canvas())
     assert (split / "split.json").stat().st_mtime_ns == before
     from vpbench.errors import ConfigError
 
