@@ -185,6 +185,26 @@ def test_video_tokens_get_3d_rope_positions(backend: HFQwenVLBackend):
     assert (got - flat).abs().max() > 1e-3  # the positions matter on this model: the check can fail
 
 
+def test_warns_once_when_transformers_4_would_collapse_temporal_positions(ckpt: Path):
+    """4 frames 0.1 s apart: 0.2 s per temporal patch, which transformers 4.x truncates to 0 (every video
+    token at temporal position 0); 2 fps (1 s per patch) is exact and says nothing."""
+    import transformers
+
+    fresh = HFQwenVLBackend(ckpt, device="cpu", dtype="float32")
+    arr = np.random.default_rng(0).integers(0, 256, (4, 56, 56, 3), dtype=np.uint8)
+    fast = Prepared(request("fast", (Part("video"), Part("text", "Q"))), Frames(arr, (0.0, 0.1, 0.2, 0.3), 10.0, "t"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fresh.model_inputs([video_prep("slow", (4, 56, 56), 0, "Q")])
+        assert not [w for w in caught if "temporal position 0" in str(w.message)]
+        fresh.model_inputs([fast, fast])
+    hits = [str(w.message) for w in caught if "temporal position 0" in str(w.message)]
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        assert hits == []
+    else:
+        assert len(hits) == 1 and "sample 'fast'" in hits[0] and "0.2 s per temporal patch" in hits[0]
+
+
 def test_token_counts(backend: HFQwenVLBackend):
     tok = backend.tokenizer
     prep = video_prep("n", (4, 56, 56), 0, "Q", max_new_tokens=5)

@@ -220,6 +220,19 @@ class HFQwenVLBackend(BackendBase):
         self._eos_ids: tuple[int, ...] = ()
         self._pad_id: int = 0
         self._tok_lock = threading.Lock()
+        self._rope_warned = False
+
+    def _warn_truncated_rope(self, sample_id: str, spg: float) -> None:
+        """Once per backend: this transformers collapses the video's temporal positions at ``spg``
+        seconds per temporal patch (``truncated_rope_note``); the answers are still the model's, but not
+        the reference's, so the run says so on stderr."""
+        from vpbench.models.qwen_inputs import truncated_rope_note
+
+        if not self._rope_warned and (note := truncated_rope_note(spg)):
+            import warnings
+
+            warnings.warn(f"hf backend, sample {sample_id!r}: {note}", RuntimeWarning, stacklevel=2)
+            self._rope_warned = True
 
     def _resolve_dtype(self, dtype: str) -> str:
         if dtype != "auto":
@@ -346,7 +359,9 @@ class HFQwenVLBackend(BackendBase):
                 )
             pv, thw = patchify_with(frames.array, self.preproc)
             n_tok = n_video_tokens(thw, self.preproc.merge_size)
-            item.update(pv=pv, thw=thw, spg=second_per_grid_t(frames, self.preproc.temporal_patch_size))
+            spg = second_per_grid_t(frames, self.preproc.temporal_patch_size)
+            self._warn_truncated_rope(req.sample_id, spg)
+            item.update(pv=pv, thw=thw, spg=spg)
         elif frames is not None:
             raise ValueError(
                 f"request {req.sample_id!r} came with frames but its messages hold no video part; "
