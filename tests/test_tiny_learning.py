@@ -174,3 +174,25 @@ def test_tiny_learn_config_samples_the_frames_the_split_indexes() -> None:
     keys = ("fps", "nframes", "min_frames", "max_frames", "min_pixels", "max_pixels", "total_pixels")
     assert {k: getattr(data, k) for k in keys} == {k: getattr(TINY_PROTOCOL, k) for k in keys}
     assert eval_sets(data)[:2] == ["motionbench.protocol.fps=2.0", "motionbench.protocol.nframes=null"]
+
+
+def test_demo_folder_of_another_setup_is_started_clean(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Same setup: everything kept. Another setup (here another clip rate, as after the 10 -> 4 fps change):
+    the demo's own folders go, anything else in --out stays, and the new setup is recorded."""
+    from vpbench.synth.tiny_demo import setup_fingerprint, start_clean_if_stale
+
+    out = tmp_path / "demo"
+    fp = setup_fingerprint(24, 12, ["train.max_steps=24"])
+    start_clean_if_stale(out, fp)
+    for name in ("data", "train", "runs", "tiny-qwen2.5-vl", "notes"):
+        (out / name).mkdir()
+        (out / name / "f").write_text("x")
+    start_clean_if_stale(out, fp)
+    assert sorted(p.name for p in out.iterdir()) == ["data", "demo_setup.json", "notes", "runs", "tiny-qwen2.5-vl",
+                                                     "train"]
+    assert "starting clean" not in capsys.readouterr().out
+    start_clean_if_stale(out, {**fp, "clip_fps": 10.0})
+    assert sorted(p.name for p in out.iterdir()) == ["demo_setup.json", "notes"]
+    assert "made by a different demo setup" in capsys.readouterr().out
+    assert json.loads((out / "demo_setup.json").read_text())["clip_fps"] == 10.0
+    assert fp["clip_fps"] == 4.0 and fp["preset"]["init_std"] == 0.08
