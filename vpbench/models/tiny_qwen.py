@@ -10,7 +10,8 @@ seed-independent. Presets (``PRESETS``):
 - ``micro`` (default): ~200k parameters, text hidden 64, 2 layers, 512-token vocabulary; a forward
   takes milliseconds on CPU (unit tests, golden curves).
 - ``small``: the model the tiny stage-1 config trains (recipes/configs/sft_contrastive/tiny_learn.yaml):
-  text hidden 128, 4 layers, vision hidden 64; its tokenizer adds the generated benchmarks' phrases
+  text hidden 128, 4 layers, vision hidden 64, init std 0.08, M-RoPE theta 2 (``PRESETS`` says why:
+  at theta 1e4 the 2x2 grid of a tiny clip has no usable left/right position); its tokenizer adds the generated benchmarks' phrases
   (``synth_phrases``: option prefixes, option texts, question stems, prompts) as single tokens, so
   every option is one letter token plus one text token and every answer letter is one token.
 """
@@ -153,13 +154,22 @@ def _build_tokenizer(out_dir: Path, phrases: tuple[str, ...] = ()) -> dict[str, 
 
 # Sizes per preset: text (hidden, intermediate, layers, heads, kv heads, mrope_section with
 # sum == head_dim/2), vision (depth, hidden, intermediate, heads), whether the tokenizer keeps the
-# generated benchmarks' phrases as single tokens (``synth_phrases``), and the weight init std
+# generated benchmarks' phrases as single tokens (``synth_phrases``), the weight init std
 # (``initializer_range``; transformers' default 0.02 is sized for hidden ~1000s: at hidden 128 it
 # leaves the video's contribution to the answer position so small that training on generated
-# MotionBench never moves past the answer prior — measured, see tiny_learn.yaml's header).
+# MotionBench never moves past the answer prior) and the text ``rope_theta``.
+# Why ``small`` has rope_theta 2: M-RoPE gives the temporal section the highest rotary frequencies,
+# height the middle ones and width the lowest (inv_freq_i = theta^(-2i/head_dim)). With head_dim 32
+# and theta 1e4 (the released 10k/1M) the height section turns at most 0.1 rad and the width section
+# at most 0.003 rad per grid step, and a tiny clip's grid is 2x2 merged tokens: left and right were
+# the same position to the language model, so "which corner" could not be learned (measured: held-out
+# corner questions stay at chance after 800 steps at theta 1e4 or 10, 100% by step 700 at theta 2).
+# At theta 2 every section turns 0.52..1 rad per step; the short tiny prompts do not need long range.
 PRESETS: dict[str, dict[str, Any]] = {
-    "micro": {"text": (64, 128, 2, 4, 2, [2, 3, 3]), "vision": (2, 32, 64, 2), "phrases": False, "init_std": 0.02},
-    "small": {"text": (128, 256, 4, 4, 2, [4, 6, 6]), "vision": (2, 64, 128, 2), "phrases": True, "init_std": 0.08},
+    "micro": {"text": (64, 128, 2, 4, 2, [2, 3, 3]), "vision": (2, 32, 64, 2), "phrases": False, "init_std": 0.02,
+              "rope_theta": 1e4},
+    "small": {"text": (128, 256, 4, 4, 2, [4, 6, 6]), "vision": (2, 64, 128, 2), "phrases": True, "init_std": 0.08,
+              "rope_theta": 2.0},
 }
 
 
@@ -182,7 +192,7 @@ def tiny_config_dict(ids: dict[str, int], vocab_size: int, preset: str = "micro"
         num_attention_heads=heads,
         num_key_value_heads=kv,
         max_position_embeddings=4096,
-        rope_theta=1e4,
+        rope_theta=p["rope_theta"],
         rope_scaling={"type": "mrope", "mrope_section": list(mrope)},
         initializer_range=p["init_std"],
         tie_word_embeddings=False,
