@@ -11,9 +11,10 @@ seed-independent. Presets (``PRESETS``):
   takes milliseconds on CPU (unit tests, golden curves).
 - ``small``: the model the tiny stage-1 config trains (recipes/configs/sft_contrastive/tiny_learn.yaml):
   text hidden 128, 4 layers, vision hidden 64, init std 0.08, M-RoPE theta 2 (``PRESETS`` says why:
-  at theta 1e4 the 2x2 grid of a tiny clip has no usable left/right position); its tokenizer adds the generated benchmarks' phrases
-  (``synth_phrases``: option prefixes, option texts, question stems, prompts) as single tokens, so
-  every option is one letter token plus one text token and every answer letter is one token.
+  at theta 1e4 the 2x2 grid of a tiny clip has no usable left/right position); its tokenizer adds
+  the generated benchmarks' phrases (``synth_phrases``: option prefixes, option texts, question
+  stems, prompts) as single tokens, so every option is one letter token plus one text token and
+  every answer letter is one token.
 """
 
 from __future__ import annotations
