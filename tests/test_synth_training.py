@@ -193,3 +193,45 @@ def test_truncated_rope_note_names_the_collapse_under_transformers_4() -> None:
     for spg, want in ((0.4286, [0] * 7), (1.0714, [0, 2, 4, 6, 8, 10, 12])):
         pos, _ = model.get_rope_index(ids, None, torch.tensor([[7, 2, 2]]), second_per_grid_ts=torch.tensor([spg]))
         assert (pos[0, 0, 2:9] - pos[0, 0, 2]).tolist() == want
+
+
+def test_text_letter_answers_parse_to_the_same_letter(split: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """--mc-answer text_letter: each multiple-choice SFT answer is "<true option text> (<letter>)", which
+    MotionBench's official parser and lmms-eval's extractor read as the letter of the `letter` split;
+    everything else (open-form records, the RL manifest, the clips) is unchanged."""
+    from tasks.motionbench.parse import lmms_eval_choice, polish_answer
+    from vpbench.cli import main
+    from vpbench.errors import ConfigError
+    from vpbench.synth.training import MC_ANSWER_STYLES
+
+    out = tmp_path / "tl"
+    assert main(["synth", "motionbench", "--split", "train", "--n-videos", "6", "--fps", "4", "--seed", "0",
+                 "--mc-answer", "text_letter", "--output", str(out)]) == 0
+    assert "multiple-choice answers: text_letter" in capsys.readouterr().out
+    letter, text = _rows(split / "sft.jsonl"), _rows(out / "sft.jsonl")
+    assert [r["id"] for r in letter] == [r["id"] for r in text]
+    n_mc = 0
+    for a, b in zip(letter, text):
+        if a["meta"]["kind"] != "qa":
+            assert a == b
+            continue
+        n_mc += 1
+        assert {**a, "answer": None} == {**b, "answer": None}
+        assert b["answer"] == f"{a['meta']['answer_text']} ({a['answer']})"
+        assert polish_answer(b["answer"]) == lmms_eval_choice(b["answer"]) == a["answer"]
+    assert n_mc >= 6
+    assert (out / "rl.jsonl").read_bytes() == (split / "rl.jsonl").read_bytes()
+    assert json.loads((out / "split.json").read_text())["params"]["mc_answer"] == "text_letter"
+    with pytest.raises(ConfigError, match="'letter', 'text_letter'"):
+        synth_training_split(tmp_path / "bad", n_videos=1, mc_answer="text")
+    assert not (tmp_path / "bad").exists()
+    assert main(["synth", "motionbench", "--mc-answer", "text_letter", "--output", str(tmp_path / "e")]) == 2
+    assert "add --split train" in capsys.readouterr().err
+    import vpbench.commands.synth as cmd
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    cmd.register(parser.add_subparsers())
+    action = next(a for a in parser._subparsers._group_actions[0].choices["synth"]._actions if a.dest == "mc_answer")
+    assert tuple(action.choices) == MC_ANSWER_STYLES

@@ -46,7 +46,7 @@ def guard_target(target: Path, task: str, seed: int, overwrite: bool, fps: float
 def _synth(ns: argparse.Namespace) -> int:
     from vpbench.registry import get_task, resolve_task_list
 
-    if ns.split != "eval" or ns.n_videos or ns.fps:  # training split / sized or timed evaluation split (synth/command.py)
+    if ns.split != "eval" or ns.n_videos or ns.fps or ns.mc_answer:  # training split / sized or timed evaluation split (synth/command.py)
         from vpbench.synth.command import synth_split
         return synth_split(ns)
 
@@ -82,3 +82,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--fps", type=positive_float,
                    help="frame rate written into the clips (motionbench; default 10): the same 30 rendered frames, "
                         "played at this rate")
+    g.add_argument("--mc-answer", choices=["letter", "text_letter"],
+                   help="--split train: how multiple-choice SFT records answer: the option letter (default) or the "
+                        "true option's text then its letter, 'It grows (B)' (both MotionBench parsers read 'B')")

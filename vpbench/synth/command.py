@@ -28,13 +28,17 @@ def synth_split(ns: argparse.Namespace) -> int:
     from vpbench.synth.scenes import Canvas
 
     canvas = Canvas(fps=ns.fps) if ns.fps else Canvas()
+    if ns.mc_answer and ns.split != "train":
+        raise ConfigError("vpbench synth: --mc-answer sets the answers of a training split's SFT records; "
+                          "add --split train, or drop --mc-answer (evaluation splits hold letters only)")
     if ns.split == "train":
         from vpbench.synth.training import synth_training_split
 
         n = ns.n_videos or 600
         path = synth_training_split(out, seed=ns.seed, n_videos=n, canvas=canvas,
-                                    workers=min(2, os.cpu_count() or 1))
-        print(f"{ns.task}: training split ({n} videos at {canvas.fps:g} fps, seed {ns.seed}) in {out}: SFT manifest {path}, "
+                                    workers=min(2, os.cpu_count() or 1), mc_answer=ns.mc_answer or "letter")
+        print(f"{ns.task}: training split ({n} videos at {canvas.fps:g} fps, seed {ns.seed}, multiple-choice answers: "
+              f"{ns.mc_answer or 'letter'}) in {out}: SFT manifest {path}, "
               f"RL manifest {out / 'rl.jsonl'}")
         return 0
     from vpbench.commands.synth import MARKER, guard_target, marker_for

@@ -15,7 +15,10 @@ whatever the seeds (tests/test_synth_training.py checks raw-frame hashes). It wr
 
 Per clip: every QA of the builder as a multiple-choice record whose ``prompt`` is the exact user
 text `vpbench run` shows for MotionBench (stem, inline "A. ..." options, the official post-prompt)
-and whose ``answer`` is the option letter; (``open_form=True``) the same question without options,
+and whose ``answer`` is, by ``mc_answer`` (``MC_ANSWER_STYLES``), the option letter (``"letter"``) or
+the true option's text followed by its letter in parentheses (``"text_letter"``: "It grows (B)", which
+MotionBench's official ``polish_answer`` and lmms-eval's extractor both read as "B"; the RL manifest
+keeps the letter); (``open_form=True``) the same question without options,
 answered with the true option's text (an auxiliary that names what the pixels show); and
 (``captions=True``) one caption record ("Describe ...") whose answer is the scene's ground-truth
 sentence. ``keywords`` come from the offline
@@ -47,6 +50,10 @@ from vpbench.synth.scenes import Canvas, Scene
 TRAIN_STREAM = 2  # evaluation split: SeedSequence([seed, 1]); training split: [seed, TRAIN_STREAM]
 CAPTION_PROMPT = "Describe the motion and events in the video in temporal order."  # craft's default
 TRANSIENT_CATEGORIES = ("Repetition Count",)
+# How a multiple-choice SFT record answers (module docstring). "text_letter" names what the pixels show before
+# the letter: a randomly initialised tiny model binds a perceived answer to its option letter only through it
+# (recipes/configs/sft_contrastive/tiny_learn.yaml has the measurements).
+MC_ANSWER_STYLES = ("letter", "text_letter")
 # The frames the tiny stage-1 config samples (recipes/configs/sft_contrastive/tiny*.yaml `data`):
 # clips written at TINY_CLIP_FPS (the 30 rendered frames as a 7.5 s clip), sampled at 2 fps: 14 frames
 # (smart_nframes rounds 15 to a multiple of 2), resized from 128x96 to 56x56 (4 visual tokens per temporal
@@ -83,8 +90,17 @@ def sampled_key_frames(event_frames: list[int], scene: Scene, protocol: Protocol
     return [k for k in keys if k > 0], plan.n
 
 
+def mc_target(truth: str, letter: str, style: str) -> str:
+    """The SFT answer of a multiple-choice record in ``style`` (one of ``MC_ANSWER_STYLES``)."""
+    if style == "letter":
+        return letter
+    if style == "text_letter":
+        return f"{truth} ({letter})"
+    raise ConfigError(f"multiple-choice answer style {style!r} is not one of {list(MC_ANSWER_STYLES)}")
+
+
 def _qa_records(i: int, category: str, scene: Scene, specs: list[QASpec], rng: np.random.Generator,
-                keywords: Any, open_form: bool) -> list[dict[str, Any]]:
+                keywords: Any, open_form: bool, mc_answer: str = "letter") -> list[dict[str, Any]]:
     out = []
     for j, spec in enumerate(specs):
         pos = int(rng.integers(len(spec.distractors) + 1))
@@ -93,12 +109,13 @@ def _qa_records(i: int, category: str, scene: Scene, specs: list[QASpec], rng: n
         groups = spec.groups or tuple(scene.event_groups)
         events = sorted({t for g in groups for t in scene.event_groups[g]})
         out.append({"uid": f"train_{i:05d}_q{j}", "kind": "qa", "answer_type": "choice",
-                    "prompt": motionbench_prompt(spec.stem, options), "answer": LETTERS[pos],
+                    "prompt": motionbench_prompt(spec.stem, options), "letter": LETTERS[pos],
+                    "answer": mc_target(spec.truth, LETTERS[pos], mc_answer),
                     "keywords": keywords.extract(f"{spec.stem} {spec.truth}") or [spec.truth.lower()],
                     "events": events, "meta": {"category": category, "answer_text": spec.truth}})
         if open_form:  # the same question without options: the answer is the true option's text
             out.append({**out[-1], "uid": f"train_{i:05d}_q{j}_open", "kind": "qa_open", "answer_type": "open",
-                        "prompt": spec.stem, "answer": spec.truth})
+                        "prompt": spec.stem, "answer": spec.truth, "letter": None})
     return out
 
 
@@ -119,6 +136,7 @@ class _Job:
     protocol: Protocol
     captions: bool
     open_form: bool
+    mc_answer: str = "letter"
 
 
 def _make_clip(job: _Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
@@ -130,7 +148,7 @@ def _make_clip(job: _Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]], d
     category = CATEGORIES[job.index % len(CATEGORIES)]
     scene, specs = BUILDERS[category](rng, job.canvas)
     kw = get_keyword_extractor("rules")
-    units = _qa_records(job.index, category, scene, specs, rng, kw, job.open_form)
+    units = _qa_records(job.index, category, scene, specs, rng, kw, job.open_form, job.mc_answer)
     if job.captions:
         units.append(_caption_record(job.index, category, scene, kw))
     rel = f"clips/{job.index:05d}_{category.split()[0].lower()}.mp4"
@@ -144,7 +162,7 @@ def _make_clip(job: _Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]], d
         sft.append({**base, "keywords": u["keywords"], **key_fields,
                     "meta": {"item": rel, "kind": u["kind"], "answer_type": u["answer_type"], "scene": scene.kind,
                              "transient": transient, **u["meta"]}})
-        rl.append({**base, "answer_type": u["answer_type"], "keywords": u["keywords"], "key_frames": keys})
+        rl.append({**base, "answer": u.get("letter") or u["answer"], "answer_type": u["answer_type"], "keywords": u["keywords"], "key_frames": keys})
     info = {"video": rel, "category": category, "scene": scene.kind, "frames_sha256": frames_sha256(scene.frames),
             "facts": dict(scene.facts)}
     return sft, rl, info
@@ -158,7 +176,7 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def synth_training_split(out_dir: str | Path, seed: int = 0, n_videos: int = 600, *, canvas: Canvas | None = None,
                          protocol: Protocol = TINY_PROTOCOL, captions: bool = True, open_form: bool = True,
-                         workers: int = 1) -> Path:
+                         workers: int = 1, mc_answer: str = "letter") -> Path:
     """Write a training split (module docstring) under ``out_dir``; returns the SFT manifest path.
 
     ``workers`` > 1 renders and encodes clips in that many processes (same bytes as 1 worker).
@@ -167,9 +185,11 @@ def synth_training_split(out_dir: str | Path, seed: int = 0, n_videos: int = 600
         raise ConfigError(f"synth_training_split: n_videos must be >= 1, got {n_videos}")
     if workers < 1:
         raise ConfigError(f"synth_training_split: workers must be >= 1, got {workers}")
+    mc_target("", "A", mc_answer)  # an unknown style fails here, before any clip is written
     out = Path(out_dir)
     canvas = canvas or Canvas()
     params = {"seed": seed, "stream": TRAIN_STREAM, "n_videos": n_videos, "captions": captions, "open_form": open_form,
+              "mc_answer": mc_answer,
               "canvas": [canvas.width, canvas.height, canvas.fps, canvas.n_frames],
               "protocol": {k: getattr(protocol, k) for k in ("fps", "nframes", "min_frames", "max_frames",
                                                               "min_pixels", "max_pixels", "total_pixels")}}
@@ -178,7 +198,7 @@ def synth_training_split(out_dir: str | Path, seed: int = 0, n_videos: int = 600
         if json.loads(done.read_text(encoding="utf-8")).get("params") == params:
             return out / "sft.jsonl"
     (out / "clips").mkdir(parents=True, exist_ok=True)
-    jobs = [_Job(str(out), seed, n_videos, i, canvas, protocol, captions, open_form) for i in range(n_videos)]
+    jobs = [_Job(str(out), seed, n_videos, i, canvas, protocol, captions, open_form, mc_answer) for i in range(n_videos)]
     if workers == 1:
         results = [_make_clip(j) for j in jobs]
     else:
