@@ -9,6 +9,9 @@ and evaluates that model. Prints the curve (accuracy and per-category accuracy v
 training CPU and wall time, and last the margin over chance (goal: >= 30 points).
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/tiny_learning.py --out runs/bench/tiny_learning
+    # the batch-32 curve of tiny_learn.yaml's header (about 15 min of training on 2 cores):
+    ... benchmarks/tiny_learning.py --out runs/bench/tiny_b32 --n-train 1800 --n-eval 300 \
+        --set train.batch_size=32 --steps 1200 --every 200 --no-control
 
 Steps are reused when their outputs exist (``--out`` persists); delete the folder to start over.
 """
@@ -28,7 +31,7 @@ if str(ROOT) not in sys.path:
 
 from vpbench.synth import tiny_demo  # noqa: E402
 from vpbench.synth.tiny_setup import (chance_accuracy, eval_sets, export_checkpoint,  # noqa: E402
-                                      shuffle_frames_across_videos)
+                                      option_text_accuracy, shuffle_frames_across_videos)
 
 
 def _children_cpu() -> float:
@@ -58,11 +61,13 @@ def main() -> int:
     ap.add_argument("--n-eval", type=int, default=72)
     ap.add_argument("--every", type=int, default=100, help="checkpoint / evaluation interval in steps")
     ap.add_argument("--steps", type=int, help="train.max_steps (default: the config's)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="training config override, repeatable (e.g. train.batch_size=32)")
     ap.add_argument("--no-control", action="store_true", help="skip the shuffled-frames control")
     ns = ap.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     out = Path(ns.out)
-    steps = [f"train.max_steps={ns.steps}"] if ns.steps else []
+    steps = [*ns.sets, *([f"train.max_steps={ns.steps}"] if ns.steps else [])]
     cfg = load_config(tiny_demo.CONFIG, dict(s.split("=", 1) for s in steps))
     sets = eval_sets(cfg.data)
     paths = tiny_demo.prepare(out, ns.n_train, ns.n_eval)
@@ -81,9 +86,9 @@ def main() -> int:
         run = tiny_demo.evaluate(str(model), paths["eval"], out / "curve" / f"run_{step}", sets,
                                  gap=step == cfg.train.max_steps)
         curve.append((step, tiny_demo._metric(run, "Dev-AVG"), _categories(run), run))
-    print("\nlearning curve (Dev-AVG % [95% CI], per category)")
-    for step, m, cats, _ in curve:
-        print(f"  step {step:5d}  {tiny_demo._fmt(m)}  {cats}")
+    print("\nlearning curve (Dev-AVG % [95% CI], per category; option text: the response names the true option)")
+    for step, m, cats, run in curve:
+        print(f"  step {step:5d}  {tiny_demo._fmt(m)}  {cats}  option text {100 * option_text_accuracy(run)[0]:.1f}")
     final_run = curve[-1][3]
     print(f"perception gap at step {curve[-1][0]}: {tiny_demo._gap_text(tiny_demo._gap(final_run))}")
     if not ns.no_control:

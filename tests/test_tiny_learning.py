@@ -56,12 +56,13 @@ def test_reduced_training_reaches_recorded_accuracy(tmp_path: Path) -> None:
     from vpbench.cli import main
     from vpbench.models.tiny_qwen import build_tiny_qwen
     from vpbench.synth.motionbench import synth_motionbench
-    from vpbench.synth.tiny_demo import CONFIG
+    from vpbench.synth.tiny_demo import CONFIG, TRAIN_MC_ANSWER
     from vpbench.synth.tiny_setup import eval_sets
     from vpbench.synth.training import synth_training_split
     from vpbench.train.config import load_config
 
-    manifest = synth_training_split(tmp_path / "train", seed=0, n_videos=24, captions=False).with_name("sft_qa.jsonl")
+    manifest = synth_training_split(tmp_path / "train", seed=0, n_videos=24, captions=False,
+                                    mc_answer=TRAIN_MC_ANSWER).with_name("sft_qa.jsonl")
     synth_motionbench(tmp_path / "eval", seed=1, n_videos=12)
     model = build_tiny_qwen(tmp_path / "model", seed=0, preset="small")
     cfg = load_config(CONFIG, {"model.path": str(model), "data.manifest": str(manifest),
@@ -196,3 +197,24 @@ def test_demo_folder_of_another_setup_is_started_clean(tmp_path: Path, capsys: p
     assert "made by a different demo setup" in capsys.readouterr().out
     assert json.loads((out / "demo_setup.json").read_text())["clip_fps"] == 10.0
     assert fp["clip_fps"] == 4.0 and fp["preset"]["init_std"] == 0.08
+
+
+def test_option_text_accuracy_reads_the_text_before_the_letter(tmp_path: Path) -> None:
+    """Hand-made records: the text before " (<letter>)" must equal the true option's text; the letter itself
+    is not looked at (a seen-but-unbound answer counts), test-split records (answer None) are left out."""
+    from vpbench.errors import DataError
+    from vpbench.synth.tiny_setup import option_text_accuracy
+
+    opts = ["A. It grows", "B. It spins in place", "C. It bounces up and down"]
+    rows = [("B", "It spins in place (B)"),       # text and letter right
+            ("B", "It spins in place (A)"),       # text right, letter wrong: counts
+            ("A", "It spins in place (A)"),       # letter right, text wrong: does not count
+            ("C", "It bounces up and down"),      # no letter: the text is the whole response
+            ("A", "C"),                           # a bare letter names no text
+            (None, "It grows (A)")]               # hidden test answer: left out
+    (tmp_path / "motionbench").mkdir()
+    (tmp_path / "motionbench" / "records.jsonl").write_text(
+        "".join(json.dumps({"answer": a, "options": opts, "response": r}) + "\n" for a, r in rows))
+    assert option_text_accuracy(tmp_path) == (3 / 5, 5)
+    with pytest.raises(DataError, match="vpbench run"):
+        option_text_accuracy(tmp_path / "missing")

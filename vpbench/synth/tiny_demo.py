@@ -33,6 +33,10 @@ from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CONFIG = ROOT / "recipes" / "configs" / "sft_contrastive" / "tiny_learn.yaml"
+# How the training split's multiple-choice records answer (vpbench.synth.training.MC_ANSWER_STYLES): the true
+# option's text then its letter, "It grows (B)"; with the bare letter the tiny model never binds what it sees to
+# the option letter (tiny_learn.yaml's header has the measurements).
+TRAIN_MC_ANSWER = "text_letter"
 
 
 def _vpbench(*args: str) -> None:
@@ -64,14 +68,16 @@ def _fmt(m: dict[str, Any]) -> str:
 
 
 def setup_fingerprint(n_train: int, n_eval: int, overrides: Sequence[str]) -> dict[str, Any]:
-    """What the demo's folder depends on: the training config's bytes, the clips' frame rate, the tiny
-    model preset, the split sizes and the overrides (a folder made by another setup is started clean)."""
+    """What the demo's folder depends on: the training config's bytes, the clips' frame rate and answer
+    style, the tiny model preset, the split sizes and the overrides (a folder made by another setup is
+    started clean)."""
     import hashlib
 
     from vpbench.models.tiny_qwen import PRESETS
     from vpbench.synth.training import TINY_CLIP_FPS
 
     return {"config_sha256": hashlib.sha256(CONFIG.read_bytes()).hexdigest(), "clip_fps": TINY_CLIP_FPS,
+            "mc_answer": TRAIN_MC_ANSWER,
             "preset": json.loads(json.dumps(PRESETS["small"])), "n_train": n_train, "n_eval": n_eval,
             "overrides": list(overrides)}
 
@@ -97,7 +103,7 @@ def prepare(out: Path, n_train: int, n_eval: int) -> dict[str, Path]:
              "model": out / "tiny-qwen2.5-vl", "sft": out / "train" / "sft_contrastive"}
     fps = f"{TINY_CLIP_FPS:g}"  # see vpbench.synth.training.TINY_PROTOCOL
     _vpbench("synth", "motionbench", "--split", "train", "--n-videos", str(n_train), "--seed", "0", "--fps", fps,
-             "--output", str(paths["train"]))
+             "--mc-answer", TRAIN_MC_ANSWER, "--output", str(paths["train"]))
     if not (paths["eval"] / "video_info.meta.jsonl").is_file():
         _vpbench("synth", "motionbench", "--n-videos", str(n_eval), "--seed", "1", "--fps", fps,
                  "--output", str(paths["eval"]))
@@ -133,7 +139,7 @@ def evaluate(model: str, data: Path, out: Path, sets: Sequence[str], gap: bool =
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vpbench.synth.tiny_setup import chance_accuracy, eval_sets
+    from vpbench.synth.tiny_setup import chance_accuracy, eval_sets, option_text_accuracy
     from vpbench.train.config import load_config
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -161,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {label:<34}{_fmt(_metric(run, 'Dev-AVG'))}")
     g = _gap(r_trained)
     print(f"  perception gap of the trained model (full - key-absent, motion_energy key frames): {_gap_text(g)}")
+    seen, _ = option_text_accuracy(r_trained)
+    print(f"  trained model's answers naming the true option's text: {100 * seen:.2f}% (Dev-AVG scores the letter "
+          f"after it: seeing vs binding)")
     print(f"\ntraining split:  {paths['train']} (SFT {paths['train'] / 'sft.jsonl'}, RL {paths['train'] / 'rl.jsonl'})")
     print(f"held-out split:  {paths['eval']}")
     print(f"untrained model: {paths['model']}")

@@ -12,6 +12,9 @@ Used by scripts/demo.sh (README command 1), benchmarks/tiny_learning.py and the 
   random permutation of the clips per ``t``): manifests and labels unchanged, the same pixels
   overall, but no clip's frames belong to its questions any more.
 - ``chance_accuracy(data_root)``: expected accuracy of a uniform guess over each dev question's options.
+- ``option_text_accuracy(run_dir)``: share of dev questions whose response names the true option's text
+  before its letter ("It grows (B)", the training split's ``text_letter`` answers): seeing the answer,
+  apart from binding it to its letter (the official parser, hence Dev-AVG, reads the letter only).
 """
 
 from __future__ import annotations
@@ -100,3 +103,24 @@ def chance_accuracy(data_root: str | Path) -> tuple[float, int]:
     if not dev:
         raise DataError(f"{data_root}: no dev questions (answer letters) to compute chance on")
     return float(np.mean([1.0 / len(s.options) for s in dev])), len(dev)
+
+
+def option_text_accuracy(run_dir: str | Path, task: str = "motionbench") -> tuple[float, int]:
+    """(share of dev records whose response, up to a trailing " (<letter>)", is the true option's text,
+    number of dev records) of a `vpbench run` directory (module docstring)."""
+    path = Path(run_dir) / task / "records.jsonl"
+    if not path.is_file():
+        raise DataError(f"{path} does not exist: pass a `vpbench run` directory that evaluated {task}")
+    n = hit = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if r.get("answer") is None:
+                continue
+            options = dict(o.split(". ", 1) for o in r["options"])
+            text = (r.get("response") or "").strip()
+            if text.endswith(")") and " (" in text:
+                text = text.rsplit(" (", 1)[0].strip()
+            n += 1
+            hit += text == options.get(r["answer"])
+    return (hit / n if n else 0.0), n
