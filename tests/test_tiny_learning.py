@@ -41,10 +41,19 @@ def _check_golden(test: str, value: dict, setup: str) -> None:
 
 
 def _dev_avg_and_gap(run: Path) -> dict:
+    """Dev-AVG with its CI, the gap, the option-text share, and a hash of every response (sample order):
+    any change in what the trained model says changes the golden, even where the accuracy does not."""
+    import hashlib
+
+    from vpbench.synth.tiny_setup import option_text_accuracy
+
     res = json.loads((run / "results.json").read_text())["results"]["motionbench"]
     acc = next(m for m in res["metrics"] if m["name"] == "Dev-AVG")
+    records = [json.loads(x) for x in (run / "motionbench" / "records.jsonl").read_text().splitlines()]
+    responses = "\n".join(r["response"] for r in sorted(records, key=lambda r: r["sample_id"]))
     return {"dev_avg": acc["value"], "ci": [acc["ci_low"], acc["ci_high"]], "n": acc["n"],
-            "gap_delta": res["perception_gap"]["delta"]["value"]}
+            "gap_delta": res["perception_gap"]["delta"]["value"], "option_text": option_text_accuracy(run)[0],
+            "responses_sha256": hashlib.sha256(responses.encode()).hexdigest()}
 
 
 def test_reduced_training_reaches_recorded_accuracy(tmp_path: Path) -> None:
@@ -150,7 +159,7 @@ def test_shuffled_frames_control_stays_near_chance_while_pixels_teach(tmp_path: 
     from vpbench.synth.tiny_setup import chance_accuracy, eval_sets, shuffle_frames_across_videos
     from vpbench.train.config import load_config
 
-    paths = tiny_demo.prepare(tmp_path, 600, 72)
+    paths = tiny_demo.prepare(tmp_path, 1800, 300)  # README command 1's sizes
     sets = eval_sets(load_config(tiny_demo.CONFIG).data)
     export, _ = tiny_demo.train(paths)
     real = tiny_demo._metric(tiny_demo.evaluate(str(export), paths["eval"], tmp_path / "r_real", sets), "Dev-AVG")

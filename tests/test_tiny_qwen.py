@@ -118,3 +118,23 @@ def test_small_preset_rope_resolves_left_right_on_a_2x2_grid(tmp_path: Path):
     assert text.rope_theta == 2.0 and inv.numel() == t + h + w
     assert float(inv[t + h:].max()) == pytest.approx(2.0 ** (-2 * (t + h) / (2 * inv.numel())))
     assert float(inv.min()) >= 0.5
+
+
+def test_small_preset_answers_an_option_then_its_letter_in_two_tokens(tmp_path: Path):
+    """`small` keeps " (B)" as one token: a text_letter answer is the option token, then the letter token
+    (with " (", "B", ")" the tiny model did not learn to bind the letter; synth_phrases). Both MotionBench
+    parsers read the letter from the decoded answer."""
+    from transformers import AutoTokenizer
+
+    from tasks.motionbench.parse import lmms_eval_choice, polish_answer
+
+    path = build_tiny_qwen(tmp_path / "small", seed=0, preset="small")
+    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    for letter in "ABCDEF":
+        answer = f"It grows ({letter})"
+        ids = tok(answer + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        assert [tok.decode([i]) for i in ids] == ["It grows", f" ({letter})", "<|im_end|>"]
+        assert tok.decode(ids, skip_special_tokens=True) == answer
+        assert polish_answer(answer) == lmms_eval_choice(answer) == letter
+    option_line = tok("\nB. It grows", add_special_tokens=False)["input_ids"]
+    assert [tok.decode([i]) for i in option_line] == ["\nB. ", "It grows"]

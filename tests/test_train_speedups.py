@@ -257,3 +257,51 @@ def test_view_pass_skipped_without_dropout_is_exact(env: dict, monkeypatch: pyte
     assert g_cl[2].shape[0] == n
     for k in ("v2v", "t2v", "v2t"):
         torch.testing.assert_close(out[k], terms[k], atol=1e-5, rtol=1e-5)
+
+
+# -- decoded clips cached per dataset (data.frame_cache_mb) -----------------------------------------
+def test_frame_cache_is_exact_bounded_and_read_only(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Examples with the cache equal those without, byte for byte; a clip is decoded once while it fits;
+    the cache never holds more than data.frame_cache_mb; cached arrays cannot be written."""
+    import dataclasses
+
+    from transformers import AutoTokenizer
+
+    import vpbench.video.decode as decode
+    from vpbench.errors import ConfigError
+    from vpbench.train.config import load_config
+    from vpbench.train.data import SFTDataset
+    from vpbench.train.manifest import read_manifest
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = load_config(root / "recipes/configs/sft_contrastive/tiny.yaml",
+                      {"model.path": str(env["model"]), "data.manifest": str(env["manifest"])})
+    tok = AutoTokenizer.from_pretrained(env["model"])
+    exs = read_manifest(env["manifest"])
+    calls: list[str] = []
+    real = decode.decode_frames
+    monkeypatch.setattr(decode, "decode_frames", lambda p, *a, **k: calls.append(str(p)) or real(p, *a, **k))
+
+    plain = SFTDataset(exs, cfg.data, env["model"], tok)
+    reference = [plain[i] for i in range(len(exs))] * 2
+    assert len(calls) == len(exs) and plain.cache_hits == 0  # off by default: one decode per item
+    calls.clear()
+    cached = SFTDataset(exs, dataclasses.replace(cfg.data, frame_cache_mb=64), env["model"], tok)
+    got = [cached[i] for i in range(len(exs))] + [cached[i] for i in range(len(exs))]
+    assert len(calls) == len(exs) and cached.cache_hits == len(exs)
+    for a, b in zip(reference, got):
+        assert a.id == b.id and a.input_ids == b.input_ids and a.key_frames == b.key_frames
+        assert np.array_equal(a.pixel_values, b.pixel_values) and np.array_equal(a.pixel_values_deg, b.pixel_values_deg)
+    clip = cached.frames(exs[0]).array
+    assert not clip.flags.writeable
+    with pytest.raises(ValueError):
+        clip[0, 0, 0, 0] = 1
+    # a bound of 1.5 clips keeps one (the most recent): alternating two clips decodes every time
+    bound = 1.5 * clip.nbytes / 2**20
+    small = SFTDataset(exs, dataclasses.replace(cfg.data, frame_cache_mb=bound), env["model"], tok)
+    calls.clear()
+    for i in (0, 1, 0, 1, 1):
+        small.frames(exs[i])
+    assert len(calls) == 4 and small.cache_hits == 1 and small._cache_bytes == clip.nbytes
+    with pytest.raises(ConfigError, match="frame_cache_mb"):
+        load_config(root / "recipes/configs/sft_contrastive/tiny.yaml", {"data.frame_cache_mb": "-1"})

@@ -90,9 +90,13 @@ _CORPUS: tuple[str, ...] = (
 def synth_phrases() -> tuple[str, ...]:
     """Whole phrases of the generated benchmarks that the ``small`` preset's tokenizer keeps as ONE token
     each (added tokens): option prefixes ("\\nA. "), option texts (camera and motion phrases, corners,
-    objects), question stems, the system prompt and MotionBench's post-prompt. A question then reads as
-    stem, then per option a letter token followed by one option token, so telling the options apart is a
-    lookup and the model's work is in the pixels."""
+    objects), question stems, the system prompt and MotionBench's post-prompt, and an answer's letter in
+    parentheses (" (B)"). A question then reads as stem, then per option a letter token followed by one
+    option token, so telling the options apart is a lookup and the model's work is in the pixels; an answer
+    "It grows (B)" (``vpbench synth --mc-answer text_letter``) is the option token, then its letter token.
+    With " (", "B", ")" instead the tiny model never learned to put the named option's letter after it
+    (27% = chance on 150 binding questions after 400 steps of batch 32 on them alone; 68% with " (B)";
+    recipes/configs/sft_contrastive/tiny_learn.yaml)."""
     from vpbench.synth.motionbench import _CAMERA_TEXT, _MOTION_TEXT, LETTERS
     from vpbench.synth.scenes import COLORS, CORNERS, SHAPES
 
@@ -109,7 +113,7 @@ def synth_phrases() -> tuple[str, ...]:
                "It does not rotate")
     prompts = ("Answer with only the option letter (A, B, C, D, E, or F).", "You are a helpful assistant.",
                "Describe the motion and events in the video in temporal order.")
-    return (*(f"\n{x}. " for x in LETTERS), *stems, *options, *prompts)
+    return (*(f"\n{x}. " for x in LETTERS), *(f" ({x})" for x in LETTERS), *stems, *options, *prompts)
 
 
 def _build_tokenizer(out_dir: Path, phrases: tuple[str, ...] = ()) -> dict[str, int]:

@@ -144,8 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="demo", help="folder for data, model, training and runs")
-    ap.add_argument("--n-train", type=int, default=600, help="training-split videos")
-    ap.add_argument("--n-eval", type=int, default=72, help="held-out evaluation videos")
+    ap.add_argument("--n-train", type=int, default=1800, help="training-split videos")
+    ap.add_argument("--n-eval", type=int, default=300, help="held-out evaluation videos")
     ap.add_argument("overrides", nargs="*", help="training config overrides, e.g. train.max_steps=50")
     ns = ap.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -58,8 +58,13 @@ class DataConfig:
     max_length: int = 32768  # longer SFT sequences raise DataError
     shuffle: bool = True
     num_workers: int = 0
+    # decoded clips kept in memory (LRU, MiB, per DataLoader worker): records that share a clip, and later
+    # epochs, skip decoding (exact: decoding is deterministic). 0 = off (full-size clips rarely repeat in a window)
+    frame_cache_mb: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.frame_cache_mb < 0:
+            raise ConfigError(f"data.frame_cache_mb must be >= 0 (0 = off), got {self.frame_cache_mb}")
         if self.key_frames not in ("auto", "manifest", "scorer"):
             raise ConfigError(f"data.key_frames must be auto|manifest|scorer, got {self.key_frames!r}")
         if self.padding_side not in ("right", "left"):

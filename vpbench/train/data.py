@@ -8,6 +8,7 @@ key-information-absent clip V' (``degrade``), patchify V and V', and tokenize th
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,7 +23,7 @@ from vpbench.models.qwen_inputs import (VisionPreproc, build_prompt, chat_render
 from vpbench.protocol import Protocol
 from vpbench.train.losses import IGNORE_INDEX
 from vpbench.train.manifest import SFTExample
-from vpbench.types import Message, Part
+from vpbench.types import Frames, Message, Part
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +70,30 @@ class SFTDataset:
             data_cfg.key_frames == "auto" and any(e.key_frames is None for e in self.examples)))
         self.scorer = get_scorer(data_cfg.scorer, **dict(data_cfg.scorer_options)) if needs_scorer else None
         self._rope_warned = False
+        self._frames: OrderedDict[tuple[str, float | None, float | None], Frames] = OrderedDict()
+        self._cache_bytes = 0
+        self.cache_hits = 0
+
+    def frames(self, ex: SFTExample) -> Frames:
+        """The clip of ``ex`` as the recipe samples it: decoded, or from the LRU cache of
+        ``data.frame_cache_mb`` MiB (the arrays are read-only, so a cached clip cannot be altered)."""
+        from vpbench.video.decode import decode_frames
+
+        key = (str(ex.video), ex.start, ex.end)
+        hit = self._frames.get(key)
+        if hit is not None:
+            self._frames.move_to_end(key)
+            self.cache_hits += 1
+            return hit
+        frames = decode_frames(ex.video, self.protocol, ex.start, ex.end)
+        limit = int(self.cfg.frame_cache_mb * 2**20)
+        if 0 < frames.array.nbytes <= limit:
+            frames.array.setflags(write=False)
+            self._frames[key] = frames
+            self._cache_bytes += frames.array.nbytes
+            while self._cache_bytes > limit:
+                self._cache_bytes -= self._frames.popitem(last=False)[1].array.nbytes
+        return frames
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -101,10 +126,8 @@ class SFTDataset:
         return tuple(select_keys(self.scorer.score(frames, list(ex.keywords)), self.select))
 
     def __getitem__(self, i: int) -> PreparedExample:
-        from vpbench.video.decode import decode_frames
-
         ex = self.examples[i]
-        frames = decode_frames(ex.video, self.protocol, ex.start, ex.end)
+        frames = self.frames(ex)
         keys = self.key_frames(ex, frames.array) if self.with_degraded else ()
         pv, grid = patchify_with(frames.array, self.pre)
         pv_deg = patchify_with(degrade(frames.array, keys), self.pre)[0] if self.with_degraded else pv[:0]
