@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "tiny_learn_accuracy.json"
@@ -183,7 +184,8 @@ def test_shuffled_frames_control_sees_nothing_while_pixels_teach_what_is_shown(c
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 8 open: after README command 1's 800 steps the trained model's "
+@pytest.mark.xfail(not IN_CI, strict=True,  # under CI=true the open gap fails the run instead of hiding
+                   reason="issue 8 open: after README command 1's 800 steps the trained model's "
                    "letter accuracy, 34.7 [29.8, 39.8], still overlaps the shuffled-frames control's 28.8 [24.0, "
                    "33.4] (2026-12-01); strict: when it clears the control, this XPASS fails the run and the mark "
                    "must go")
@@ -253,3 +255,10 @@ def test_option_text_accuracy_reads_the_text_before_the_letter(tmp_path: Path) -
     assert option_text_accuracy(tmp_path) == (3 / 5, 5)
     with pytest.raises(DataError, match="vpbench run"):
         option_text_accuracy(tmp_path / "missing")
+    bad = tmp_path / "bad"
+    (bad / "motionbench").mkdir(parents=True)
+    for rows_, why in (([{"answer": None, "options": opts, "response": "B"}], "no dev records"),
+                       ([{"answer": "D", "options": opts, "response": "D"}], r"records.jsonl:1: options")):
+        (bad / "motionbench" / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows_))
+        with pytest.raises(DataError, match=why):
+            option_text_accuracy(bad)

@@ -113,14 +113,19 @@ def option_text_accuracy(run_dir: str | Path, task: str = "motionbench") -> tupl
         raise DataError(f"{path} does not exist: pass a `vpbench run` directory that evaluated {task}")
     n = hit = 0
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for line_no, line in enumerate(f, 1):
             r = json.loads(line)
             if r.get("answer") is None:
                 continue
-            options = dict(o.split(". ", 1) for o in r["options"])
+            options = dict(o.split(". ", 1) for o in r.get("options") or [] if ". " in o)
+            if len(options) != len(r.get("options") or []) or r["answer"] not in options:
+                raise DataError(f"{path}:{line_no}: options {r.get('options')!r} are not 'A. text' lines holding "
+                                f"the answer {r['answer']!r}; re-run `vpbench run` on a multiple-choice task")
             text = (r.get("response") or "").strip()
             if text.endswith(")") and " (" in text:
                 text = text.rsplit(" (", 1)[0].strip()
             n += 1
-            hit += text == options.get(r["answer"])
-    return (hit / n if n else 0.0), n
+            hit += text == options[r["answer"]]
+    if not n:
+        raise DataError(f"{path}: no dev records (answers) to score; the run holds test-split samples only")
+    return hit / n, n

@@ -162,7 +162,8 @@ def _make_clip(job: _Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]], d
         sft.append({**base, "keywords": u["keywords"], **key_fields,
                     "meta": {"item": rel, "kind": u["kind"], "answer_type": u["answer_type"], "scene": scene.kind,
                              "transient": transient, **u["meta"]}})
-        rl.append({**base, "answer": u.get("letter") or u["answer"], "answer_type": u["answer_type"], "keywords": u["keywords"], "key_frames": keys})
+        rl.append({**base, "answer": u.get("letter") or u["answer"],  # RL rewards read the bare letter
+                   "answer_type": u["answer_type"], "keywords": u["keywords"], "key_frames": keys})
     info = {"video": rel, "category": category, "scene": scene.kind, "frames_sha256": frames_sha256(scene.frames),
             "facts": dict(scene.facts)}
     return sft, rl, info
