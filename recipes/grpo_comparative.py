@@ -116,12 +116,14 @@ class GRPOComparativeRecipe:
     def _load_model(self, trainable: bool) -> Any:
         from transformers import Qwen2_5_VLForConditionalGeneration
 
+        from vpbench.models.fast_vision import speed_up_vision_tower
         from vpbench.train.model import enable_activation_checkpointing
 
         m = self.cfg.model
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[m.dtype]
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(m.path, dtype=dtype,
                                                                    attn_implementation=m.attn_implementation)
+        speed_up_vision_tower(model)  # packed window attention, linear patch embedding: same values
         if not trainable:
             return model.requires_grad_(False).eval()
         model.config.use_cache = False

@@ -64,6 +64,7 @@ class SFTContrastiveRecipe:
         from accelerate.utils import DistributedType, set_seed
         from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
+        from vpbench.models.fast_vision import speed_up_vision_tower
         from vpbench.train.checkpoint import (check_fresh_start, check_resumable, load_checkpoint, read_trainer_state,
                                               resolve_resume)
         from vpbench.train.collate import collate_sft
@@ -86,6 +87,7 @@ class SFTContrastiveRecipe:
         self.tokenizer = AutoTokenizer.from_pretrained(cfg.model.path)
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
             cfg.model.path, dtype=dtype, attn_implementation=cfg.model.attn_implementation)
+        speed_up_vision_tower(model)  # packed window attention, linear patch embedding: same values
         model.config.use_cache = False
         if cfg.model.gradient_checkpointing:
             enable_activation_checkpointing(model)

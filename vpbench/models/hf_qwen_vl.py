@@ -307,6 +307,8 @@ class HFQwenVLBackend(BackendBase):
         import torch
         from transformers import AutoTokenizer, GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
+        from vpbench.models.fast_vision import speed_up_vision_tower
+
         tok = AutoTokenizer.from_pretrained(
             str(self.path), local_files_only=True, trust_remote_code=self.trust_remote_code
         )
@@ -316,6 +318,7 @@ class HFQwenVLBackend(BackendBase):
         if self.attn_implementation:
             kwargs["attn_implementation"] = self.attn_implementation
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(self.path), **kwargs)
+        speed_up_vision_tower(model)  # packed window attention, linear patch embedding: same values
         model.to(self.device).eval()
         ckpt = model.generation_config
         eos: list[int] = []

@@ -8,7 +8,7 @@
 3. ``vpbench train sft --config recipes/configs/sft_contrastive/tiny_learn.yaml`` on the split;
 4. ``vpbench run`` on the held-out split for ``dummy:first``, the untrained and the trained model (the
    latter with ``--perception-gap --set gap.scorer=motion_energy``), under the tiny config's frame
-   sampling (``tiny_setup.eval_sets``);
+   sampling (``tiny_setup.eval_sets``), two at a time, each run's output in ``<run dir>.log``;
 5. prints chance, ``dummy:first``, untrained, trained (each with its 95% cluster-bootstrap CI), the
    trained model's perception gap, and where every run directory and checkpoint is.
 
@@ -37,14 +37,27 @@ CONFIG = ROOT / "recipes" / "configs" / "sft_contrastive" / "tiny_learn.yaml"
 # option's text then its letter, "It grows (B)"; with the bare letter the tiny model never binds what it sees to
 # the option letter (tiny_learn.yaml's header has the measurements).
 TRAIN_MC_ANSWER = "text_letter"
+# Requests per `generate` call in the demo's evaluations: greedy float32 CPU batches give the responses of
+# one-at-a-time generation (tests/test_e2e_hf.py); 32 halves the untrained model's run (32 new tokens each)
+# against 8, with byte-identical records (measured on the demo's 429 questions, 2026-12-01).
+EVAL_BATCH = 32
 
 
-def _vpbench(*args: str) -> None:
+def _vpbench(*args: str, log: Path | None = None) -> None:
+    """Run ``vpbench ARGS``; with ``log``, its output goes to that file (printed when it fails)."""
     cmd = [sys.executable, "-m", "vpbench", *args]
-    print("+ vpbench " + " ".join(args), flush=True)
-    rc = subprocess.run(cmd, check=False).returncode
+    print("+ vpbench " + " ".join(args) + (f"  (output: {log})" if log else ""), flush=True)
+    if log is None:
+        rc = subprocess.run(cmd, check=False).returncode
+    else:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w", encoding="utf-8") as fh:
+            rc = subprocess.run(cmd, check=False, stdout=fh, stderr=subprocess.STDOUT).returncode
+        if rc:
+            print(log.read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
     if rc:
-        raise SystemExit(f"tiny_demo: `vpbench {' '.join(args)}` failed with exit code {rc}")
+        raise SystemExit(f"tiny_demo: `vpbench {' '.join(args)}` failed with exit code {rc}"
+                         + (f" (output: {log})" if log else ""))
 
 
 def _metric(run_dir: Path, name: str, task: str = "motionbench") -> dict[str, Any]:
@@ -104,13 +117,25 @@ def prepare(out: Path, n_train: int, n_eval: int) -> dict[str, Path]:
     fps = f"{TINY_CLIP_FPS:g}"  # see vpbench.synth.training.TINY_PROTOCOL
     _vpbench("synth", "motionbench", "--split", "train", "--n-videos", str(n_train), "--seed", "0", "--fps", fps,
              "--mc-answer", TRAIN_MC_ANSWER, "--output", str(paths["train"]))
+    jobs = []  # the held-out split and the model, side by side (each mostly one core)
     if not (paths["eval"] / "video_info.meta.jsonl").is_file():
-        _vpbench("synth", "motionbench", "--n-videos", str(n_eval), "--seed", "1", "--fps", fps,
-                 "--output", str(paths["eval"]))
+        jobs.append((("synth", "motionbench", "--n-videos", str(n_eval), "--seed", "1", "--fps", fps,
+                      "--output", str(paths["eval"])), out / "data" / "motionbench.log"))
     if not (paths["model"] / "model.safetensors").is_file():
         shutil.rmtree(paths["model"], ignore_errors=True)
-        _vpbench("model", "tiny", "--variant", "small", "--seed", "0", "--output", str(paths["model"]))
+        jobs.append((("model", "tiny", "--variant", "small", "--seed", "0", "--output", str(paths["model"])),
+                     out / "tiny-qwen2.5-vl.log"))
+    _side_by_side([lambda a=a, log=log: _vpbench(*a, log=log) for a, log in jobs])
     return paths
+
+
+def _side_by_side(calls: Sequence[Any]) -> list[Any]:
+    """Run the zero-argument ``calls`` two at a time; their results in order (the first error is raised)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(c) for c in calls]
+        return [f.result() for f in futures]
 
 
 def train(paths: dict[str, Path], overrides: Sequence[str] = ()) -> tuple[Path, float]:
@@ -128,14 +153,21 @@ def train(paths: dict[str, Path], overrides: Sequence[str] = ()) -> tuple[Path, 
 
 
 def evaluate(model: str, data: Path, out: Path, sets: Sequence[str], gap: bool = False) -> Path:
+    """``vpbench run`` of ``model`` on ``data`` into ``out``; its output goes to ``out``.log."""
     args = ["run", "--model", model, "--tasks", "motionbench", "--data-root", str(data), "--output", str(out),
-            "--batch-size", "8", "--device", "cpu"]
+            "--batch-size", str(EVAL_BATCH), "--device", "cpu"]
     for s in sets:
         args += ["--set", s]
     if gap:
         args += ["--perception-gap", "--set", "gap.scorer=motion_energy"]
-    _vpbench(*args)
+    _vpbench(*args, log=out.with_name(out.name + ".log"))
     return out
+
+
+def evaluate_all(jobs: Sequence[tuple[str, Path, dict[str, Any]]], data: Path, sets: Sequence[str]) -> list[Path]:
+    """The evaluations, two at a time (`vpbench run` generates on one torch thread on CPU: two runs use
+    both cores), each (model, run dir, evaluate kwargs); returns the run dirs in ``jobs`` order."""
+    return _side_by_side([lambda m=m, o=o, kw=kw: evaluate(m, data, o, sets, **kw) for m, o, kw in jobs])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,9 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     export, train_s = train(paths, ns.overrides)
     sets = eval_sets(load_config(CONFIG).data)
     runs = out / "runs"
-    r_first = evaluate("dummy:first", paths["eval"], runs / "dummy_first", sets)
-    r_untrained = evaluate(str(paths["model"]), paths["eval"], runs / "tiny_untrained", sets)
-    r_trained = evaluate(str(export), paths["eval"], runs / "tiny_stage1", sets, gap=True)
+    # the two long runs first: dummy:first (seconds) takes the core the shorter one frees
+    r_trained, r_untrained, r_first = evaluate_all(
+        [(str(export), runs / "tiny_stage1", {"gap": True}), (str(paths["model"]), runs / "tiny_untrained", {}),
+         ("dummy:first", runs / "dummy_first", {})], paths["eval"], sets)
     chance, n_dev = chance_accuracy(paths["eval"])
     print(f"\nMotionBench (generated, held-out: {n_dev} dev questions), Dev-AVG accuracy % [95% cluster-bootstrap CI]")
     print(f"  {'chance (uniform guess)':<34}{100 * chance:6.2f}")
@@ -174,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"held-out split:  {paths['eval']}")
     print(f"untrained model: {paths['model']}")
     print(f"stage-1 run:     {paths['sft']} (checkpoints/, metrics.jsonl; exported model {export})")
-    print(f"eval runs:       {r_first}, {r_untrained}, {r_trained}")
+    print(f"eval runs:       {r_first}, {r_untrained}, {r_trained} (each run's output: <run dir>.log)")
     print(f"time: {time.perf_counter() - t0:.0f} s (training {train_s:.0f} s)")
     return 0
 
