@@ -85,6 +85,22 @@ def test_same_seed_same_bytes_with_any_worker_count(split: Path, tmp_path: Path)
     assert other.read_bytes() != (split / "sft.jsonl").read_bytes()
 
 
+def test_clip_seed_is_the_spawned_child_and_a_clip_does_not_depend_on_the_split_size(split: Path,
+                                                                                    tmp_path: Path) -> None:
+    import numpy as np
+
+    from vpbench.synth.training import TRAIN_STREAM, clip_seed
+
+    children = np.random.SeedSequence([3, TRAIN_STREAM]).spawn(40)
+    for i in (0, 1, 17, 39):
+        assert clip_seed(3, i).generate_state(8).tolist() == children[i].generate_state(8).tolist()
+    # the first 6 clips of a 9-video split are the 6-video split's, byte for byte
+    longer = tmp_path / "nine"
+    synth_training_split(longer, seed=0, n_videos=9, canvas=_tiny_canvas())
+    for clip in sorted((split / "clips").iterdir()):
+        assert (longer / "clips" / clip.name).read_bytes() == clip.read_bytes(), clip.name
+
+
 def test_finished_split_is_reused_and_bad_sizes_fail(split: Path) -> None:
     before = (split / "split.json").stat().st_mtime_ns
     synth_training_split(split, seed=0, n_videos=6, canvas=_tiny_canvas())

@@ -139,12 +139,17 @@ class _Job:
     mc_answer: str = "letter"
 
 
+def clip_seed(seed: int, index: int) -> np.random.SeedSequence:
+    """Clip ``index``'s seed: ``SeedSequence([seed, TRAIN_STREAM]).spawn(n)[index]`` for any n > index (same
+    entropy, spawn key ``(index,)``), made directly: spawning n children per clip cost 16 ms a clip at n = 1,800."""
+    return np.random.SeedSequence([seed, TRAIN_STREAM], spawn_key=(index,))
+
+
 def _make_clip(job: _Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """One clip → (SFT records, RL records, clip info). Depends only on (seed, index)."""
     from vpbench.keyframes.keywords import get_keyword_extractor
 
-    seq = np.random.SeedSequence([job.seed, TRAIN_STREAM]).spawn(job.n_videos)[job.index]
-    rng = np.random.default_rng(seq)
+    rng = np.random.default_rng(clip_seed(job.seed, job.index))
     category = CATEGORIES[job.index % len(CATEGORIES)]
     scene, specs = BUILDERS[category](rng, job.canvas)
     kw = get_keyword_extractor("rules")
