@@ -100,7 +100,7 @@ def start_clean_if_stale(out: Path, fingerprint: dict[str, Any]) -> None:
     marker = out / "demo_setup.json"
     if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == fingerprint:
         return
-    parts = [out / name for name in ("data", "tiny-qwen2.5-vl", "train", "runs")]
+    parts = [out / name for name in ("data", "tiny-qwen2.5-vl", "train", "runs", "logs")]
     if any(p.exists() for p in parts):
         print(f"{out} was made by a different demo setup (config, clip rate, model preset or sizes): starting clean")
         for p in parts:
@@ -120,11 +120,11 @@ def prepare(out: Path, n_train: int, n_eval: int) -> dict[str, Path]:
     jobs = []  # the held-out split and the model, side by side (each mostly one core)
     if not (paths["eval"] / "video_info.meta.jsonl").is_file():
         jobs.append((("synth", "motionbench", "--n-videos", str(n_eval), "--seed", "1", "--fps", fps,
-                      "--output", str(paths["eval"])), out / "data" / "motionbench.log"))
+                      "--output", str(paths["eval"])), out / "logs" / "synth_eval_split.log"))
     if not (paths["model"] / "model.safetensors").is_file():
         shutil.rmtree(paths["model"], ignore_errors=True)
         jobs.append((("model", "tiny", "--variant", "small", "--seed", "0", "--output", str(paths["model"])),
-                     out / "tiny-qwen2.5-vl.log"))
+                     out / "logs" / "model_tiny.log"))
     _side_by_side([lambda a=a, log=log: _vpbench(*a, log=log) for a, log in jobs])
     return paths
 
