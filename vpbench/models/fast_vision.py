@@ -50,18 +50,15 @@ def packed_chunk_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu
     return out
 
 
-def _attention_class() -> type[nn.Module] | None:
-    try:
-        from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl as q25
-    except ImportError:  # pragma: no cover - transformers is a core dependency
-        return None
-    return getattr(q25, "Qwen2_5_VLVisionAttention", None)
-
-
-def _patch_embed_class() -> type[nn.Module] | None:
+def _hf_classes() -> tuple[type[nn.Module], type[nn.Module]] | None:
+    """(vision attention, patch embedding) classes of transformers 4.x's Qwen2.5-VL, whose forward passes the
+    swapped classes reproduce; None on another major version (its modules are left as they are)."""
+    import transformers
     from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl as q25
 
-    return getattr(q25, "Qwen2_5_VisionPatchEmbed", None)
+    if transformers.__version__.split(".")[0] != "4":
+        return None
+    return q25.Qwen2_5_VLVisionAttention, q25.Qwen2_5_VisionPatchEmbed
 
 
 class PackedWindowAttention(nn.Module):
@@ -112,18 +109,22 @@ def _swapped_class(mixin: type[nn.Module], base: type[nn.Module]) -> type[nn.Mod
 
 
 def speed_up_vision_tower(model: nn.Module) -> int:
-    """Swap every plain ``Qwen2_5_VLVisionAttention`` running sdpa (not flash attention, which already
-    packs; not eager, the reference path; not under attention dropout) and every ``Qwen2_5_VisionPatchEmbed`` in ``model`` to the
-    faster classes. Returns how many modules were swapped (0 for other architectures)."""
-    attn_cls, embed_cls = _attention_class(), _patch_embed_class()
+    """Swap, in ``model``, every plain ``Qwen2_5_VLVisionAttention`` running sdpa (not flash attention, which
+    already packs; not eager, the reference path; not under attention dropout) and every
+    ``Qwen2_5_VisionPatchEmbed`` to the faster classes. Returns how many modules were swapped (0 for other
+    architectures, and under transformers 5.x, whose forward passes these classes do not mirror)."""
+    classes = _hf_classes()
+    if classes is None:
+        return 0
+    attn_cls, embed_cls = classes
     swapped = 0
     for module in model.modules():
-        if attn_cls is not None and type(module) is attn_cls:
+        if type(module) is attn_cls:
             impl = getattr(module.config, "_attn_implementation", None)
             if impl == "sdpa" and not getattr(module, "attention_dropout", 0.0):
                 module.__class__ = _swapped_class(PackedWindowAttention, attn_cls)
                 swapped += 1
-        elif embed_cls is not None and type(module) is embed_cls and module.proj.bias is None:
+        elif type(module) is embed_cls and module.proj.bias is None:
             if tuple(module.proj.kernel_size) == tuple(module.proj.stride):
                 module.__class__ = _swapped_class(LinearPatchEmbed, embed_cls)
                 swapped += 1
