@@ -305,3 +305,19 @@ def test_frame_cache_is_exact_bounded_and_read_only(env: dict, monkeypatch: pyte
     assert len(calls) == 4 and small.cache_hits == 1 and small._cache_bytes == clip.nbytes
     with pytest.raises(ConfigError, match="frame_cache_mb"):
         load_config(root / "recipes/configs/sft_contrastive/tiny.yaml", {"data.frame_cache_mb": "-1"})
+    # prefill (the recipe's start when the cache is on): every clip decoded once, on 2 threads, up front;
+    # the examples are the uncached ones; a bound of 1.5 clips stops after the first clip
+    calls.clear()
+    pre = SFTDataset(exs, dataclasses.replace(cfg.data, frame_cache_mb=64), env["model"], tok)
+    n_clips = len({str(e.video) for e in exs})
+    assert pre.prefill_frames(threads=2) == n_clips and sorted(calls) == sorted({str(e.video) for e in exs})
+    assert pre.prefill_frames(threads=2) == 0  # nothing left to decode
+    calls.clear()
+    for i, a in enumerate(reference[:len(exs)]):
+        b = pre[i]
+        assert np.array_equal(a.pixel_values, b.pixel_values) and np.array_equal(a.pixel_values_deg, b.pixel_values_deg)
+    assert calls == [] and pre.cache_hits == len(exs)
+    assert not pre.frames(exs[0]).array.flags.writeable
+    capped = SFTDataset(exs, dataclasses.replace(cfg.data, frame_cache_mb=bound), env["model"], tok)
+    assert capped.prefill_frames(threads=2) == 1 and capped._cache_bytes == clip.nbytes
+    assert SFTDataset(exs, cfg.data, env["model"], tok).prefill_frames() == 0  # cache off: nothing decoded
