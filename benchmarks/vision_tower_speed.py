@@ -78,7 +78,7 @@ def main() -> None:
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        return time.perf_counter() - t0, time.process_time() - c0, float(loss)
+        return time.perf_counter() - t0, time.process_time() - c0, loss.item()
 
     for _ in range(args.warmup):
         step(False), step(True)
