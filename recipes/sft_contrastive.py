@@ -100,7 +100,9 @@ class SFTContrastiveRecipe:
         examples = read_manifest(cfg.data.manifest, cfg.data.video_root or None)
         self.manifest_hash = manifest_sha256(cfg.data.manifest)
         self.dataset = SFTDataset(examples, cfg.data, cfg.model.path, self.tokenizer, with_degraded=self.use_cl)
-        if cfg.data.frame_cache_mb > 0:  # decode the clips up front, on every core, instead of one per first use
+        if cfg.data.frame_cache_mb > 0 and acc.num_processes == 1:
+            # decode the clips up front on every torch thread instead of one per first use (a broken clip fails
+            # here, naming it); with several processes each rank keeps decoding its own shard as it goes
             self.dataset.prefill_frames(threads=torch.get_num_threads())
         self.collate = lambda exs: collate_sft(exs, self.ids, cfg.data.padding_side, self.use_cl)
 

@@ -109,3 +109,27 @@ def test_swap_keeps_state_dict_and_skips_other_paths(tiny_model):
     eager = copy.deepcopy(tiny_model)
     eager.model.visual.config._attn_implementation = "eager"
     assert speed_up_vision_tower(eager) == 1  # the patch embedding only: eager stays the reference path
+
+
+def test_bad_cu_seqlens_fail_instead_of_leaving_rows_unset():
+    q = torch.zeros(2, 6, 4)
+    with pytest.raises(ValueError, match="sequence length 6"):
+        packed_chunk_attention(q, q, q, torch.tensor([0, 2, 4]), 1.0)
+
+
+def test_swapped_model_pickles_and_follows_a_later_attention_switch(tiny_model):
+    import pickle
+
+    if not _transformers4():
+        pytest.skip("transformers 5.x: nothing is swapped (test_other_transformers_major_versions_are_left_alone)")
+    fast = copy.deepcopy(tiny_model)
+    speed_up_vision_tower(fast)
+    vis, x, grid = _tower_inputs(fast, GRIDS[1])
+    again = pickle.loads(pickle.dumps(fast))  # torch.save / spawn-started workers pickle the model
+    assert type(again.model.visual.blocks[0].attn) is type(vis.blocks[0].attn)
+    torch.testing.assert_close(again.model.visual(x, grid), vis(x, grid), rtol=0, atol=0)
+    # switched to eager after the swap: transformers' own path runs (the eager reference's values)
+    ref = copy.deepcopy(tiny_model)
+    for m in (fast, ref):
+        m.model.visual.config._attn_implementation = "eager"
+    torch.testing.assert_close(vis(x, grid), _tower_inputs(ref, GRIDS[1])[0](x, grid), rtol=1e-12, atol=1e-12)

@@ -270,3 +270,22 @@ def test_demo_step_with_a_log_fails_naming_it_and_showing_its_output(tmp_path: P
     assert "--no-such-option" in log.read_text()
     assert "--no-such-option" in capsys.readouterr().err
     assert _side_by_side([lambda: 1, lambda: 2, lambda: 3]) == [1, 2, 3]
+    # the first failure stops what has not started: the running call ends, the queued third one never runs
+    import threading
+    import time
+
+    ran: list[str] = []
+    started = threading.Event()
+
+    def fail() -> None:
+        started.wait(5)
+        raise SystemExit("first fails")
+
+    def slow() -> None:
+        started.set()
+        time.sleep(0.3)
+        ran.append("slow")
+
+    with pytest.raises(SystemExit, match="first fails"):
+        _side_by_side([fail, slow, lambda: ran.append("third")])
+    assert ran == ["slow"]

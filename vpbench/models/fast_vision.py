@@ -29,8 +29,11 @@ def packed_chunk_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu
     q, k, v: [H, N, D]; cu_seqlens: [n+1] (0 … N, non-decreasing) → [N, H, D]. One SDPA call per
     distinct chunk length (chunks of a length gathered into a batch [n_L, H, L, D])."""
     h, n, d = q.shape
-    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).to(torch.long)
-    starts = cu_seqlens[:-1].to(torch.long)
+    cu_seqlens = cu_seqlens.to(device=q.device, dtype=torch.long)
+    if cu_seqlens.numel() < 1 or int(cu_seqlens[0]) != 0 or int(cu_seqlens[-1]) != n:
+        raise ValueError(f"cu_seqlens must run from 0 to the sequence length {n}, got {cu_seqlens.tolist()}")
+    lengths = cu_seqlens[1:] - cu_seqlens[:-1]
+    starts = cu_seqlens[:-1]
     out = q.new_empty(n, h, d)
     for length in torch.unique(lengths).tolist():
         if length == 0:
@@ -76,6 +79,9 @@ class PackedWindowAttention(nn.Module):
         """hidden_states [N, dim], cu_seqlens [n+1], position_embeddings (cos, sin) [N, head_dim] → [N, dim]."""
         from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import apply_rotary_pos_emb_vision
 
+        if self.config._attn_implementation != "sdpa" or (self.training and self.attention_dropout):
+            return super().forward(hidden_states, cu_seqlens, rotary_pos_emb=rotary_pos_emb,  # type: ignore[misc]
+                                   position_embeddings=position_embeddings, **kwargs)
         n = hidden_states.shape[0]
         q, k, v = self.qkv(hidden_states).reshape(n, 3, self.num_heads, -1).permute(1, 0, 2, 3).unbind(0)
         cos, sin = position_embeddings
@@ -98,14 +104,34 @@ class LinearPatchEmbed(nn.Module):
         return F.linear(x, w.reshape(w.shape[0], -1))
 
 
-_SWAPPED: dict[tuple[type, type], type] = {}
+# The combined classes (mixin first, then transformers' class), made on first use and found by name, so a
+# swapped model pickles (torch.save, spawn-started workers) and unpickles in a fresh process (__getattr__).
+_SWAPPED: dict[str, type] = {}
+_MIXINS = {"PackedWindowAttention": (PackedWindowAttention, 0), "LinearPatchEmbed": (LinearPatchEmbed, 1)}
 
 
 def _swapped_class(mixin: type[nn.Module], base: type[nn.Module]) -> type[nn.Module]:
-    key = (mixin, base)
-    if key not in _SWAPPED:
-        _SWAPPED[key] = type(f"{mixin.__name__}Over{base.__name__}", (mixin, base), {"__module__": __name__})
-    return _SWAPPED[key]
+    name = f"{mixin.__name__}Over{base.__name__}"
+    if name not in _SWAPPED:
+        _SWAPPED[name] = type(name, (mixin, base), {"__module__": __name__, "__qualname__": name})
+    return _SWAPPED[name]
+
+
+def __getattr__(name: str) -> type:
+    mixin_name = name.split("Over", 1)[0]
+    classes = _hf_classes() if mixin_name in _MIXINS and "Over" in name else None
+    if classes is not None:
+        mixin, which = _MIXINS[mixin_name]
+        cls = _swapped_class(mixin, classes[which])
+        if cls.__name__ == name:
+            return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def kernels_tag() -> str | None:
+    """What `speed_up_vision_tower` swaps in under the installed transformers (None: nothing), for
+    fingerprints: float32 values differ from transformers' modules by rounding, so cached outputs must not mix."""
+    return "fast_vision-1" if _hf_classes() is not None else None
 
 
 def speed_up_vision_tower(model: nn.Module) -> int:

@@ -249,14 +249,16 @@ class HFQwenVLBackend(BackendBase):
         return self._weights
 
     def fingerprint(self) -> str:
-        """Hash of the backend, weights, config/tokenizer/template/preprocessor files, dtype and
-        transformers version (outputs change with any of them)."""
+        """Hash of the backend, weights, config/tokenizer/template/preprocessor files, dtype, transformers
+        version and the vision kernels swapped in (``fast_vision``) — outputs change with any of them."""
         import transformers
+
+        from vpbench.models.fast_vision import kernels_tag
 
         aux = {n: file_sha256(self.path / n) for n in AUX_FILES if (self.path / n).is_file()}
         return stable_hash(
             {"backend": self.name, "weights": self.weights()[0], "files": aux, "dtype": self.dtype,
-             "transformers": transformers.__version__}
+             "transformers": transformers.__version__, "vision_kernels": kernels_tag()}
         )
 
     def describe(self) -> dict[str, Any]:

@@ -130,12 +130,33 @@ def prepare(out: Path, n_train: int, n_eval: int) -> dict[str, Path]:
 
 
 def _side_by_side(calls: Sequence[Any]) -> list[Any]:
-    """Run the zero-argument ``calls`` two at a time; their results in order (the first error is raised)."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Run the zero-argument ``calls`` two at a time; their results in order. The first error to happen
+    (or Ctrl-C) is raised once the running call ends; calls not started by then never start."""
+    import threading
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(c) for c in calls]
+    stop = threading.Event()
+
+    def run(call: Any) -> Any:
+        if stop.is_set():  # an earlier call failed: this one does not start
+            return None
+        try:
+            return call()
+        except BaseException:
+            stop.set()
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        futures = [pool.submit(run, c) for c in calls]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in futures if f in done and f.exception() is not None]
+        if failed:
+            raise failed[0].exception()  # type: ignore[misc]
         return [f.result() for f in futures]
+    finally:
+        stop.set()  # Ctrl-C in the main thread: nothing new starts either
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def train(paths: dict[str, Path], overrides: Sequence[str] = ()) -> tuple[Path, float]:
