@@ -86,14 +86,20 @@ class SFTDataset:
             self.cache_hits += 1
             return hit
         frames = decode_frames(ex.video, self.protocol, ex.start, ex.end)
-        limit = int(self.cfg.frame_cache_mb * 2**20)
-        if 0 < frames.array.nbytes <= limit:
-            frames.array.setflags(write=False)
-            self._frames[key] = frames
-            self._cache_bytes += frames.array.nbytes
-            while self._cache_bytes > limit:
-                self._cache_bytes -= self._frames.popitem(last=False)[1].array.nbytes
+        if 0 < frames.array.nbytes <= self._cache_limit():
+            self._remember(key, frames)
         return frames
+
+    def _cache_limit(self) -> int:
+        return int(self.cfg.frame_cache_mb * 2**20)
+
+    def _remember(self, key: tuple[str, float | None, float | None], frames: Frames) -> None:
+        """Keep ``frames`` (made read-only) as the newest cache entry; the oldest go beyond the limit."""
+        frames.array.setflags(write=False)
+        self._frames[key] = frames
+        self._cache_bytes += frames.array.nbytes
+        while self._cache_bytes > self._cache_limit():
+            self._cache_bytes -= self._frames.popitem(last=False)[1].array.nbytes
 
     def prefill_frames(self, threads: int = 2) -> int:
         """Decode the manifest's clips (first use first) into the frame cache before training, ``threads``
@@ -104,7 +110,7 @@ class SFTDataset:
 
         from vpbench.video.decode import decode_frames
 
-        limit = int(self.cfg.frame_cache_mb * 2**20)
+        limit = self._cache_limit()
         first_use = {(str(ex.video), ex.start, ex.end): ex for ex in self.examples}
         todo = [ex for key, ex in first_use.items() if key not in self._frames]
         if limit <= 0 or not todo:
@@ -116,9 +122,7 @@ class SFTDataset:
                                                  todo)):
                 if self._cache_bytes + frames.array.nbytes > limit:
                     break
-                frames.array.setflags(write=False)
-                self._frames[(str(ex.video), ex.start, ex.end)] = frames
-                self._cache_bytes += frames.array.nbytes
+                self._remember((str(ex.video), ex.start, ex.end), frames)
                 done += 1
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # full cache or an error: the queued decodes are dropped
